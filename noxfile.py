@@ -1,0 +1,85 @@
+"""Test sessions: one per backend, each installing only its own extra.
+
+`nox` runs lint, core, torch, tf, jax and portability; `nox -s bench` runs the
+benchmarks (not part of the default run).
+
+Environment variables:
+    RLMODULE_TORCH_SPEC  the torch requirement (default "torch==2.13.0", a CPU wheel;
+                         a bare "torch" may pull a multi-GB CUDA build).
+"""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+# A backend session joins the default run when its backend lands.
+nox.options.sessions = ["lint", "core"]
+nox.options.reuse_existing_virtualenvs = True
+
+PYTHON = "3.11"
+TORCH_SPEC = os.environ.get("RLMODULE_TORCH_SPEC", "torch==2.13.0")
+
+
+def _install(session: nox.Session, extras: str) -> None:
+    if "torch" in extras or "all" in extras:
+        # Install the pinned torch first so the extra's range is already satisfied.
+        session.install(TORCH_SPEC)
+    session.install("-e", f".[{extras}]")
+
+
+def _pytest(session: nox.Session, backends: str, *paths: str) -> None:
+    session.run(
+        "pytest", *paths, *session.posargs, env={"RLMODULE_TEST_BACKENDS": backends}
+    )
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff over the sources and tests."""
+    session.install("ruff")
+    session.run("ruff", "check", "src", "tests", "benchmarks", "examples", "noxfile.py")
+
+
+@nox.session(python=PYTHON)
+def core(session: nox.Session) -> None:
+    """No framework installed: the core, the NumPy backend and the examples."""
+    _install(session, "test")
+    _pytest(session, "numpy", "tests/core", "tests/conformance")
+    session.run("python", "examples/01_quickstart.py")
+
+
+@nox.session(python=PYTHON)
+def torch(session: nox.Session) -> None:
+    """The conformance suite and torch-specific tests on PyTorch."""
+    _install(session, "torch,test")
+    _pytest(session, "torch", "tests/conformance", "tests/torch")
+
+
+@nox.session(python=PYTHON)
+def tf(session: nox.Session) -> None:
+    """The conformance suite and TF-specific tests on TensorFlow / Keras 3."""
+    _install(session, "tf,test")
+    _pytest(session, "tf", "tests/conformance", "tests/tf")
+
+
+@nox.session(python=PYTHON)
+def jax(session: nox.Session) -> None:
+    """The conformance suite and JAX-specific tests on JAX / Flax NNX."""
+    _install(session, "jax,test")
+    _pytest(session, "jax", "tests/conformance", "tests/jax")
+
+
+@nox.session(python=PYTHON)
+def portability(session: nox.Session) -> None:
+    """All backends together: checkpoints exchanged between every pair."""
+    _install(session, "all,test")
+    _pytest(session, "numpy,torch,tf,jax", "tests/portability")
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks (not in the default run): prints ratios against in-process references."""
+    _install(session, "all,test")
+    session.run("python", "benchmarks/run.py", *session.posargs)

@@ -1,0 +1,42 @@
+"""Target networks on NumPy: deep copies and in-place polyak averaging."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+
+from .state import named_arrays
+
+
+def make_target_network(net: Any) -> Any:
+    """An independent copy of ``net`` with equal weights.
+
+    Example:
+        >>> self._target_qf = make_target_network(self.qf)
+    """
+    return copy.deepcopy(net)
+
+
+def update_target_network(main: Any, target: Any, tau: float) -> None:
+    """``target <- tau * main + (1 - tau) * target`` in place; ``tau=1.0`` copies.
+
+    Raises:
+        ValueError: ``tau`` outside [0, 1], or the two networks' parameters differ.
+    """
+    if not 0.0 <= tau <= 1.0:
+        raise ValueError(f"Expected tau in [0, 1]; received {tau}.")
+    sources, targets = named_arrays(main), named_arrays(target)
+    if sources.keys() != targets.keys():
+        raise ValueError(
+            "update_target_network: main and target have different parameters "
+            f"({sorted(sources.keys() ^ targets.keys())[:5]}). Pass a target made by "
+            "make_target_network(main)."
+        )
+    for key, source in sources.items():
+        if tau == 1.0:
+            np.copyto(targets[key], source)
+        else:
+            targets[key] *= 1.0 - tau
+            targets[key] += tau * source

@@ -1,0 +1,119 @@
+"""The contract every backend implements (see docs/backend-contract.md).
+
+A backend is one object: its module base class, its ``ops`` and ``nn`` namespaces,
+target-network helpers and ``compile``. The core reaches a backend only through this
+interface and the registry; it never imports one.
+"""
+
+from __future__ import annotations
+
+import abc
+import threading
+from types import ModuleType
+from typing import Any
+
+
+class Backend(abc.ABC):
+    """A tensor framework plugged into rlmodule-core.
+
+    Subclasses set the class attributes and implement the abstract methods. One
+    instance per backend package is exported as ``<package>.backend`` and announced in
+    the ``rlmodule_core.backends`` entry-point group.
+
+    Example:
+        >>> backend = rlm.get_backend("numpy")
+        >>> MyModuleOnNumpy = backend.bind(MyModule)   # the composed class
+        >>> x = backend.ops.softmax(backend.ops.asarray([[1.0, 2.0]]))
+    """
+
+    #: Canonical name ("torch", "tf", "jax", "numpy").
+    name: str
+    #: Other names that select this backend.
+    aliases: tuple[str, ...] = ()
+    #: The pip extra that installs the framework, for messages.
+    extra: str | None = None
+    #: The backend's RLModule base class (subclass of the core RLModule and the framework's module).
+    RLModule: type
+    #: The backend's base class for neutral blocks (``rlmodule_core.block.Block``).
+    Block: type
+    #: The tensor namespace.
+    ops: ModuleType
+    #: The layer namespace.
+    nn: ModuleType
+
+    def __init__(self) -> None:
+        self._bound: dict[type, type] = {}
+        self._bind_lock = threading.Lock()
+
+    # ---- composition ------------------------------------------------------------------
+    def bind(self, neutral_cls: type) -> type:
+        """Returns the class of ``neutral_cls`` composed with this backend's base (cached).
+
+        A neutral RLModule becomes ``(neutral_cls, self.RLModule)``; a neutral block
+        becomes ``(neutral_cls, self.Block)``. A class that already belongs to this
+        backend is returned unchanged.
+
+        Raises:
+            ValueError: the class belongs to another backend.
+        """
+        owner = getattr(neutral_cls, "_backend_name", None)
+        if owner == self.name:
+            return neutral_cls
+        if owner is not None:
+            raise ValueError(
+                f"{neutral_cls.__qualname__} is a {owner!r} class and cannot be bound to the "
+                f"{self.name!r} backend. Write it against the neutral base class instead."
+            )
+        cached = self._bound.get(neutral_cls)
+        if cached is not None:
+            return cached
+        from rlmodule_core.block import Block
+        from rlmodule_core.rl_module import RLModule
+
+        if issubclass(neutral_cls, RLModule):
+            base = self.RLModule
+        elif issubclass(neutral_cls, Block):
+            base = self.Block
+        else:
+            raise TypeError(
+                "Expected a subclass of rlmodule_core.RLModule or rlmodule_core.Block; "
+                f"received {neutral_cls!r}."
+            )
+        with self._bind_lock:
+            cached = self._bound.get(neutral_cls)
+            if cached is None:
+                namespace = {
+                    "__module__": neutral_cls.__module__,
+                    "__qualname__": neutral_cls.__qualname__,
+                    "__doc__": neutral_cls.__doc__,
+                    "_neutral_class": neutral_cls,
+                }
+                cached = type(base)(neutral_cls.__name__, (neutral_cls, base), namespace)
+                self._bound[neutral_cls] = cached
+        return cached
+
+    # ---- tensors ------------------------------------------------------------------------
+    @abc.abstractmethod
+    def is_tensor(self, x: Any) -> bool:
+        """Whether ``x`` is a tensor of this framework."""
+
+    # ---- target networks ----------------------------------------------------------------
+    @abc.abstractmethod
+    def make_target_network(self, net: Any) -> Any:
+        """A frozen copy of ``net`` with equal weights, excluded from gradients."""
+
+    @abc.abstractmethod
+    def update_target_network(self, main: Any, target: Any, tau: float) -> None:
+        """Polyak update ``target <- tau * main + (1 - tau) * target`` in place."""
+
+    # ---- compilation ----------------------------------------------------------------------
+    @abc.abstractmethod
+    def compile(self, module: Any, **options: Any) -> Any:
+        """Compiles the forward passes of ``module`` and returns it.
+
+        ``get_state``/``set_state`` keep working on the result, and a ``set_state``
+        after compiling changes the compiled outputs.
+        """
+
+    def __repr__(self) -> str:
+        return f"<rlmodule backend {self.name!r}>"
