@@ -39,7 +39,7 @@ def _pytest(session: nox.Session, backends: str, *paths: str) -> None:
 def lint(session: nox.Session) -> None:
     """ruff over the sources and tests."""
     session.install("ruff")
-    session.run("ruff", "check", "src", "tests", "benchmarks", "examples", "noxfile.py")
+    session.run("ruff", "check", ".")
 
 
 @nox.session(python=PYTHON)

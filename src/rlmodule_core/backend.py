@@ -106,6 +106,18 @@ class Backend(abc.ABC):
     def update_target_network(self, main: Any, target: Any, tau: float) -> None:
         """Polyak update ``target <- tau * main + (1 - tau) * target`` in place."""
 
+    # ---- training -----------------------------------------------------------------------
+    def make_optimizer(self, module: Any, *, lr: float, grad_clip: float | None = None, eps: float = 1e-8) -> Any:
+        """An Adam optimizer over ``module``'s trainable parameters (docs/backend-contract.md).
+
+        Raises:
+            ValueError: this backend cannot train (the default, e.g. NumPy).
+        """
+        raise ValueError(
+            f"The {self.name!r} backend cannot train: it computes no gradients. Train with "
+            "framework='torch', 'tf' or 'jax', then deploy the checkpoint on any backend."
+        )
+
     # ---- compilation ----------------------------------------------------------------------
     @abc.abstractmethod
     def compile(self, module: Any, **options: Any) -> Any:

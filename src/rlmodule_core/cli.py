@@ -1,4 +1,4 @@
-"""The ``rlmodule`` command: inspect and convert checkpoints.
+"""The ``rlmodule`` command: train, eval, inspect and convert.
 
 Run ``rlmodule --help`` (or ``python -m rlmodule_core --help``) for the commands.
 """
@@ -37,6 +37,40 @@ def _convert(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _train(args: argparse.Namespace) -> int:
+    from rlmodule_core.training import train
+
+    result = train(
+        args.algo, args.env, framework=args.framework, config=args.config, seed=args.seed,
+        steps=args.steps, out=args.out, eval_every=args.eval_every, eval_episodes=args.eval_episodes,
+        stop_at_solve=not args.no_early_stop, resume=args.resume,
+    )
+    solved = (
+        f"solved after {result.solve_env_steps:,} env steps in {result.solve_time_s:.0f} s"
+        if result.solved else "not solved"
+    )
+    final = "n/a" if result.final_eval_return is None else f"{result.final_eval_return:.1f}"
+    print(
+        f"{result.env_steps:,} env steps in {result.wall_time_s:.0f} s ({result.steps_per_s:,.0f} steps/s); "
+        f"{solved}; final evaluation return {final}.\n"
+        f"Run directory: {result.out} (checkpoint/, metrics.csv, metrics.json, learning_curve.png)"
+    )
+    return EXIT_OK
+
+
+def _eval(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from rlmodule_core.training import evaluate_checkpoint
+
+    returns, module = evaluate_checkpoint(args.checkpoint, args.env, episodes=args.episodes, framework=args.framework)
+    print(
+        f"{len(returns)} greedy episodes on {module.framework}: return {np.mean(returns):.1f} ± {np.std(returns):.1f} "
+        f"(min {np.min(returns):.1f}, max {np.max(returns):.1f})"
+    )
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rlmodule",
@@ -48,6 +82,49 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"rlmodule-core {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    train = commands.add_parser(
+        "train",
+        help="train an algorithm on a gymnasium env (the main job)",
+        description=(
+            "Train PPO or DQN with the default module on any backend, evaluating the greedy policy "
+            "periodically. Stops when the evaluation return reaches the env's reward threshold "
+            "(e.g. 475 for CartPole-v1) or after --steps. Writes OUT/checkpoint (learner state; the "
+            "module checkpoint is OUT/checkpoint/module), metrics.csv, metrics.json and "
+            "learning_curve.png. Bad input (unknown env, algorithm, framework or config key; an "
+            "action space the algorithm cannot handle) fails before training starts."
+        ),
+        epilog="Example: rlmodule train --algo ppo --env CartPole-v1 --framework jax --seed 1",
+    )
+    train.add_argument("--algo", default="ppo", help="ppo or dqn (default ppo)")
+    train.add_argument("--env", default="CartPole-v1", help="a gymnasium env id (default CartPole-v1)")
+    train.add_argument("--framework", default=None,
+                       help="torch, tf, jax (default: $RLMODULE_FRAMEWORK, else torch)")
+    train.add_argument("--config", default=None, metavar="FILE",
+                       help="a .toml or .json file of algorithm settings (keys of PPOConfig/DQNConfig)")
+    train.add_argument("--seed", type=int, default=0, help="seeds weights, envs and sampling (default 0)")
+    train.add_argument("--steps", type=int, default=None, help="env steps (default ppo 500000, dqn 100000)")
+    train.add_argument("--out", default=None, help="run directory (default runs/<algo>-<env>-<framework>-<time>)")
+    train.add_argument("--eval-every", type=int, default=None, help="env steps between evaluations")
+    train.add_argument("--eval-episodes", type=int, default=20, help="episodes per evaluation (default 20)")
+    train.add_argument("--no-early-stop", action="store_true", help="train all --steps even when solved")
+    train.add_argument("--resume", default=None, metavar="DIR", help="continue the run in DIR")
+    train.set_defaults(run=_train)
+
+    evaluate = commands.add_parser(
+        "eval",
+        help="play greedy episodes with a saved policy, on any backend",
+        description=(
+            "Restore a checkpoint (a module checkpoint, a learner checkpoint or a run directory) as "
+            "an inference-only module on FRAMEWORK and report the return over --episodes episodes."
+        ),
+        epilog="Example: rlmodule eval runs/ppo/checkpoint/module --env CartPole-v1 --framework numpy",
+    )
+    evaluate.add_argument("checkpoint", help="module checkpoint, learner checkpoint or run directory")
+    evaluate.add_argument("--env", default=None, help="gymnasium env id (default: the run's env)")
+    evaluate.add_argument("--episodes", type=int, default=20, help="episodes (default 20)")
+    evaluate.add_argument("--framework", default=None, help="restore on this backend (default: the recorded one)")
+    evaluate.set_defaults(run=_eval)
 
     inspect = commands.add_parser(
         "inspect",

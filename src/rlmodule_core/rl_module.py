@@ -290,6 +290,15 @@ class RLModule(Checkpointable, abc.ABC):  # noqa: B024 - _forward is checked at 
             )
         return self._run_train(self._forward_train, batch, kwargs)
 
+    def inference(self, fn, batch: dict[str, Any], **kwargs: Any) -> Any:
+        """Runs ``fn(batch, **kwargs)`` in inference mode: no gradients, eval mode, inputs converted.
+
+        For calls outside the three forwards, e.g. values for GAE:
+        ``module.inference(module.compute_values, batch)``. Pass a bound method (not a
+        lambda) so compiled backends can cache it.
+        """
+        return self._run_inference(fn, batch, kwargs)
+
     # Backends override these two to set the mode, disable gradients and convert inputs.
     def _run_inference(self, fn, batch, kwargs):
         return fn(batch, **kwargs)

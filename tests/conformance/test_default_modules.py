@@ -267,3 +267,14 @@ def test_sac_without_twin(framework):
     assert len(module.get_target_network_pairs()) == 2
     q = module.compute_q_values({Columns.OBS: sample_obs(PENDULUM[0], (2,)), Columns.ACTIONS: np.zeros((2, 1), np.float32)})
     assert set(q) == {"qf_preds"}
+
+
+def test_dqn_exploration_draws_fresh_noise_each_call(framework):
+    # A compiled forward must not bake the random draws in as constants.
+    module = build(DefaultDQNRLModule, framework, CARTPOLE, epsilon=1.0)
+    obs = {Columns.OBS: sample_obs(CARTPOLE[0], (64,))}
+    first = numpy_tree(module.forward_exploration(obs, t=0)[Columns.ACTIONS], framework)
+    second = numpy_tree(module.forward_exploration(obs, t=0)[Columns.ACTIONS], framework)
+    assert not np.array_equal(first, second)
+    seeded = [numpy_tree(module.forward_exploration(obs, t=0, rng=7)[Columns.ACTIONS], framework) for _ in range(2)]
+    np.testing.assert_array_equal(seeded[0], seeded[1])

@@ -203,6 +203,11 @@ class DefaultDQNRLModule(RLModule, QNetAPI, TargetNetworkAPI, InferenceOnlyAPI):
                     out["qf_next_probs"] = nxt["qf_probs"]
         return out
 
+    @property
+    def support(self) -> tuple[float, ...]:
+        """The atoms of the value distribution (a single 0-width atom when not distributional)."""
+        return self._support
+
     def epsilon(self, t: int) -> float:
         """The exploration epsilon at step ``t``."""
         return float(epsilon_at(self._epsilon, t))

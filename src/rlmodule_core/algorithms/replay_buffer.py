@@ -1,0 +1,79 @@
+"""A uniform replay buffer of (n-step) transitions in preallocated NumPy arrays."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+import numpy as np
+
+from rlmodule_core.columns import Columns
+
+
+class ReplayBuffer:
+    """A ring buffer of transitions with optional n-step returns.
+
+    ``add`` takes one vector-env step (arrays with a leading ``num_envs`` axis); with
+    ``n_step > 1`` each stored transition carries the discounted sum of the next n rewards
+    (cut at episode ends), the observation n steps later and ``gamma ** k`` in
+    ``"discounts"``, so the loss bootstraps with the right power of gamma.
+
+    Example:
+        >>> buffer = ReplayBuffer(capacity=50_000, num_envs=1, n_step=3, gamma=0.99)
+        >>> buffer.add(obs, actions, rewards, next_obs, terminateds, truncateds)
+        >>> batch = buffer.sample(64, rng)
+    """
+
+    def __init__(self, capacity: int, num_envs: int, *, n_step: int = 1, gamma: float = 0.99) -> None:
+        if capacity < 1 or n_step < 1:
+            raise ValueError(f"Expected capacity >= 1 and n_step >= 1; received {capacity}, {n_step}.")
+        self.capacity, self.n_step, self.gamma = capacity, n_step, gamma
+        self._pending: list[deque] = [deque() for _ in range(num_envs)]
+        self._data: dict[str, np.ndarray] | None = None
+        self._next = 0
+        self.size = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def add(self, obs, actions, rewards, next_obs, terminateds, truncateds) -> None:
+        """Adds one vector-env step; n-step transitions are stored once complete."""
+        for i, pending in enumerate(self._pending):
+            pending.append((obs[i], actions[i], float(rewards[i]), next_obs[i], bool(terminateds[i])))
+            done = bool(terminateds[i] or truncateds[i])
+            if len(pending) == self.n_step:
+                self._store(pending)
+                pending.popleft()
+            if done:  # flush the shorter returns of the episode's last steps
+                while pending:
+                    self._store(pending)
+                    pending.popleft()
+
+    def _store(self, pending: deque) -> None:
+        ret, discount = 0.0, 1.0
+        for _, _, reward, next_obs, terminated in pending:
+            ret += discount * reward
+            discount *= self.gamma
+            if terminated:
+                break
+        obs, action = pending[0][0], pending[0][1]
+        row = {
+            Columns.OBS: obs, Columns.ACTIONS: action, Columns.REWARDS: np.float32(ret),
+            Columns.NEXT_OBS: next_obs, Columns.TERMINATEDS: np.float32(terminated),
+            "discounts": np.float32(discount),
+        }
+        if self._data is None:
+            self._data = {
+                k: np.zeros((self.capacity, *np.shape(v)), dtype=np.asarray(v).dtype) for k, v in row.items()
+            }
+        for key, value in row.items():
+            self._data[key][self._next] = value
+        self._next = (self._next + 1) % self.capacity
+        self.size = min(self.size + 1, self.capacity)
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, Any]:
+        """``batch_size`` transitions drawn uniformly (with replacement)."""
+        if self.size == 0:
+            raise ValueError("Cannot sample from an empty replay buffer; add transitions first.")
+        index = rng.integers(0, self.size, size=batch_size)
+        return {key: value[index] for key, value in self._data.items()}
