@@ -51,7 +51,7 @@ class ReplayBuffer:
 
     def _store(self, pending: deque) -> None:
         ret, discount = 0.0, 1.0
-        for _, _, reward, next_obs, terminated in pending:
+        for _, _, reward, next_obs, terminated in pending:  # noqa: B007 - the last next_obs is used below
             ret += discount * reward
             discount *= self.gamma
             if terminated:
