@@ -1,0 +1,49 @@
+"""The flat state of an NNX module tree: ``{"dotted.path": live nnx.Variable}``.
+
+Paths are NNX graph paths joined with dots, so the keys of neutral layers are the
+canonical ones (``encoder.layers.0.kernel``) and those of native ``nnx`` layers are their
+NNX state paths (``linear.kernel``). Every array ``nnx.Variable`` is part of the state
+(``nnx.Param``, ``nnx.BatchStat``, target parameters, ...) except the PRNG state of
+``nnx.Rngs``, whose key arrays are not numbers and are re-seeded, not restored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import numpy as np
+from flax import nnx
+
+
+def _in_state(value: Any) -> bool:
+    return (
+        isinstance(value, nnx.Variable)
+        and not isinstance(value, nnx.RngState)
+        and isinstance(value.get_raw_value(), jax.Array | np.ndarray)
+    )
+
+
+def named_variables(root: Any) -> dict[str, nnx.Variable]:
+    """Every state variable under ``root`` by dotted path (live objects, not copies).
+
+    A variable reachable under two paths (shared weights) is listed once, under the
+    first path NNX visits (NNX orders attributes by name).
+    """
+    return {
+        ".".join(str(part) for part in path): value
+        for path, value in nnx.iter_graph(root)
+        if _in_state(value)
+    }
+
+
+def read(variable: nnx.Variable) -> np.ndarray:
+    """A writable NumPy copy of the variable's value."""
+    return np.array(variable.get_value(), copy=True)
+
+
+def write(variable: nnx.Variable, value: np.ndarray) -> None:
+    """Replaces the variable's value (the same ``Variable`` object, so compiled
+    forwards, optimizers and ``nnx.split`` states that hold it see the new value)."""
+    # jnp.array copies: the module must never alias the caller's NumPy buffer.
+    variable.set_value(jax.numpy.array(value, copy=True))
