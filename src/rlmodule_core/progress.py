@@ -45,7 +45,7 @@ class Progress:
         self.stream.write(("\r" + line + "\033[K") if self.tty else line + "\n")
         self.stream.flush()
 
-    def render(self, info: dict[str, Any] | None = None) -> str:
+    def render(self, info: dict[str, Any] | None = None, *, done: bool = False) -> str:
         elapsed = max(time.perf_counter() - self.start, 1e-9)
         rate = (self.count - self.initial) / elapsed
         fraction = self.count / self.total
@@ -58,10 +58,11 @@ class Progress:
         for key, value in (info or {}).items():
             parts.append(f"{key} {value:.1f}" if isinstance(value, float) else f"{key} {value}")
         eta = (self.total - self.count) / rate if rate > 0 else 0.0
-        parts.append(f"eta {_clock(eta)}" if self.count < self.total else f"took {_clock(elapsed)}")
+        parts.append(f"took {_clock(elapsed)}" if done or self.count >= self.total else f"eta {_clock(eta)}")
         return " | ".join(parts)
 
-    def close(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
+    def close(self, info: dict[str, Any] | None = None) -> None:
+        """Draws the final state (also when the run stopped before ``total``)."""
+        line = self.render(info, done=True)
+        self.stream.write(("\r" + line + "\033[K\n") if self.tty else line + "\n")
+        self.stream.flush()

@@ -154,6 +154,7 @@ def _loop(algorithm, settings, out: Path, history: _History, threshold: float | 
 
     total, start = settings["steps"], time.perf_counter() - history.elapsed
     bar = Progress(total, unit="steps", initial=algorithm.num_env_steps) if progress else None
+    info: dict[str, Any] = {}
     next_eval = (algorithm.num_env_steps // settings["eval_every"] + 1) * settings["eval_every"]
     eval_time = 0.0
     while algorithm.num_env_steps < total and history.solve is None:
@@ -177,7 +178,7 @@ def _loop(algorithm, settings, out: Path, history: _History, threshold: float | 
                 info["eval"] = history.evaluations[-1]["eval_return_mean"]
             bar.update(algorithm.num_env_steps, info)
     if bar is not None:
-        bar.close()
+        bar.close(info)
     algorithm.save_to_path(out / "checkpoint")
     elapsed = time.perf_counter() - start
     final = history.evaluations[-1]["eval_return_mean"] if history.evaluations else None
