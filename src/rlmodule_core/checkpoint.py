@@ -261,7 +261,9 @@ def save_state_file(path: Path, state: Mapping[str, Any]) -> None:
 
     arrays = {}
     for key, value in state.items():
-        array = np.ascontiguousarray(np.asarray(value))
+        array = np.asarray(value)
+        # Not np.ascontiguousarray: it turns 0-d arrays (scalars, step counters) into 1-d.
+        array = array if array.flags.c_contiguous else array.copy(order="C")
         if array.dtype == object:
             raise ValueError(f"State entry {key!r} is not a numeric array ({type(value).__name__}).")
         arrays[key] = array

@@ -164,3 +164,13 @@ def test_multi_checkpoint_sub_directories_verify_themselves(tmp_path):
     state.write_bytes(state.read_bytes()[:-8])
     with pytest.raises(CheckpointError, match="a/module_state.safetensors"):
         rlm.RLModule.from_checkpoint(tmp_path / "m")
+
+
+def test_state_files_keep_scalars_and_dtypes(tmp_path):
+    state = {"step": np.asarray(7, np.int32), "lr": np.asarray(0.5, np.float64),
+             "w": np.arange(6, dtype=np.float32).reshape(2, 3).T}  # a non-contiguous view
+    checkpoint.save_state_file(tmp_path / "s.safetensors", state)
+    back = checkpoint.load_state_file(tmp_path / "s.safetensors")
+    for key, value in state.items():
+        assert back[key].shape == value.shape and back[key].dtype == value.dtype
+        np.testing.assert_array_equal(back[key], value)

@@ -139,7 +139,7 @@ class DQN(Algorithm):
             step = self.runner.sample(self.module, 1, t=self.num_env_steps)
             self.buffer.add(*(step[k][0] for k in (Columns.OBS, Columns.ACTIONS, Columns.REWARDS,
                                                    Columns.NEXT_OBS, Columns.TERMINATEDS, Columns.TRUNCATEDS)))
-            if self.num_env_steps < c.learning_starts:
+            if self.num_env_steps <= c.learning_starts:
                 continue
             for _ in range(c.updates_per_step):
                 metrics = self.learner.update(self.buffer.sample(c.train_batch_size, self._rng))
