@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+
 from rlmodule_core.rl_module import RLModule
 
 from . import nn, ops

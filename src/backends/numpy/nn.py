@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+
 from rlmodule_core import block as _core_block
 from rlmodule_core import initializers as init
 
