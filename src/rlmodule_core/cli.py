@@ -43,7 +43,7 @@ def _train(args: argparse.Namespace) -> int:
     result = train(
         args.algo, args.env, framework=args.framework, config=args.config, seed=args.seed,
         steps=args.steps, out=args.out, eval_every=args.eval_every, eval_episodes=args.eval_episodes,
-        stop_at_solve=not args.no_early_stop, resume=args.resume,
+        stop_at_solve=not args.no_early_stop, solve_return=args.solve_return, resume=args.resume,
     )
     solved = (
         f"solved after {result.solve_env_steps:,} env steps in {result.solve_time_s:.0f} s"
@@ -108,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--eval-every", type=int, default=None, help="env steps between evaluations")
     train.add_argument("--eval-episodes", type=int, default=20, help="episodes per evaluation (default 20)")
     train.add_argument("--no-early-stop", action="store_true", help="train all --steps even when solved")
+    train.add_argument("--solve-return", type=float, default=None,
+                       help="evaluation return that counts as solved (default: the env's reward threshold)")
     train.add_argument("--resume", default=None, metavar="DIR", help="continue the run in DIR")
     train.set_defaults(run=_train)
 

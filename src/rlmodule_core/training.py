@@ -78,11 +78,13 @@ def train(
     eval_every: int | None = None,
     eval_episodes: int = 20,
     stop_at_solve: bool = True,
+    solve_return: float | None = None,
     resume: str | os.PathLike | None = None,
     progress: bool = True,
 ) -> RunResult:
-    """Trains until ``steps`` env steps (or until the greedy evaluation reaches the env's
-    reward threshold, when ``stop_at_solve``), then writes the run directory.
+    """Trains until ``steps`` env steps (or until the greedy evaluation reaches
+    ``solve_return``, by default the env's reward threshold, when ``stop_at_solve``), then
+    writes the run directory.
 
     Everything a user can get wrong (algorithm, framework, env id, config keys, action
     space) is checked before the first step.
@@ -102,7 +104,7 @@ def train(
         settings = {
             "algo": key, "env": env, "framework": registry.resolve_framework(framework), "seed": seed,
             "steps": steps or DEFAULT_STEPS[key], "eval_every": eval_every or DEFAULT_EVAL_EVERY[key],
-            "eval_episodes": eval_episodes, "stop_at_solve": stop_at_solve,
+            "eval_episodes": eval_episodes, "stop_at_solve": stop_at_solve, "solve_return": solve_return,
             "config": dataclasses.asdict(build_config(key, config)),
         }
         out = Path(out) if out is not None else Path("runs") / f"{key}-{env}-{settings['framework']}-{int(time.time())}"
@@ -117,7 +119,8 @@ def train(
     if resume is not None:
         algorithm.restore_from_path(out / "checkpoint")
     (out / RUN_FILE).write_text(json.dumps(settings, indent=2))
-    threshold = _solve_threshold(settings["env"]) if settings["stop_at_solve"] else None
+    threshold = settings.get("solve_return") or _solve_threshold(settings["env"])
+    threshold = threshold if settings["stop_at_solve"] else None
     return _loop(algorithm, settings, out, history, threshold, progress)
 
 
