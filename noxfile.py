@@ -15,7 +15,7 @@ import os
 import nox
 
 # A backend session joins the default run when its backend lands.
-nox.options.sessions = ["lint", "core", "jax"]
+nox.options.sessions = ["lint", "core", "torch", "jax"]
 nox.options.reuse_existing_virtualenvs = True
 
 PYTHON = "3.11"

@@ -1,0 +1,50 @@
+"""The PyTorch backend object."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from rlmodule_core.backend import Backend
+
+from . import nn, ops, optim, targets
+from .compile import compile_module
+from .module import TorchRLModule
+
+
+class TorchBackend(Backend):
+    """PyTorch: ``TorchRLModule`` is a ``torch.nn.Module``; gradients, optimizers, compile.
+
+    Example:
+        >>> backend = rlm.get_backend("torch")
+        >>> module = backend.compile(spec.build())
+    """
+
+    name = "torch"
+    aliases = ("pytorch",)
+    extra = "torch"
+    RLModule = TorchRLModule
+    Block = nn.Block
+    ops = ops
+    nn = nn
+
+    def is_tensor(self, x: Any) -> bool:
+        return isinstance(x, torch.Tensor)
+
+    def make_target_network(self, net: Any) -> Any:
+        return targets.make_target_network(net)
+
+    def update_target_network(self, main: Any, target: Any, tau: float) -> None:
+        targets.update_target_network(main, target, tau)
+
+    def make_optimizer(
+        self, module: Any, *, lr: float, grad_clip: float | None = None, eps: float = 1e-8
+    ) -> Any:
+        return optim.TorchOptimizer(module, lr=lr, grad_clip=grad_clip, eps=eps)
+
+    def compile(self, module: Any, **options: Any) -> Any:
+        return compile_module(module, **options)
+
+
+backend = TorchBackend()
