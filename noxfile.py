@@ -14,8 +14,7 @@ import os
 
 import nox
 
-# A backend session joins the default run when its backend lands.
-nox.options.sessions = ["lint", "core", "torch", "jax"]
+nox.options.sessions = ["lint", "core", "torch", "tf", "jax", "portability"]
 nox.options.reuse_existing_virtualenvs = True
 
 PYTHON = "3.11"

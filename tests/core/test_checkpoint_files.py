@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -114,7 +115,8 @@ def test_killed_process_during_first_save_leaves_nothing_restorable(tmp_path):
         m.save_to_path({str(tmp_path / "c")!r})
         """
     )
-    result = subprocess.run([sys.executable, "-c", script], cwd="tests", env=None)
+    support = Path(__file__).parents[1] / "support"  # where rlm_test_modules lives
+    result = subprocess.run([sys.executable, "-c", script], cwd=support)
     assert result.returncode == 9
     assert not (tmp_path / "c").exists()
     with pytest.raises(CheckpointError):

@@ -1,0 +1,161 @@
+"""TfRLModule: the RLModule base on TensorFlow, a ``keras.Model``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from rlmodule_core.rl_module import RLModule
+
+from . import nn, ops
+from ._keras import keras, tf
+from .compile import ForwardCall, Forwards
+from .state import named_variables
+
+
+def to_tensors(batch: Any) -> Any:
+    """Converts the NumPy leaves of a (nested) batch to tensors; float64 becomes float32.
+
+    Tensors and Python values are left alone. Returns the batch object itself when
+    nothing needs converting (no copy on the hot path).
+    """
+    if isinstance(batch, tf.Tensor):
+        return batch
+    if isinstance(batch, Mapping):
+        converted = {k: to_tensors(v) for k, v in batch.items()}
+        same = all(converted[k] is v for k, v in batch.items())
+        return batch if same else converted
+    if isinstance(batch, np.ndarray | np.generic):
+        if batch.dtype == np.float64:
+            batch = batch.astype(np.float32)
+        return tf.constant(batch)
+    if isinstance(batch, list | tuple) and not hasattr(batch, "_fields"):
+        converted = [to_tensors(v) for v in batch]
+        same = all(c is v for c, v in zip(converted, batch))
+        return batch if same else type(batch)(converted)
+    return batch
+
+
+class TfRLModule(RLModule, keras.Model):
+    """RLModule base on TensorFlow / Keras 3: a ``keras.Model`` with the RLModule API.
+
+    Neutral modules (written against ``self.nn``/``self.ops``) are composed with it when
+    built with ``framework="tf"``. Subclass it directly to write a native module with
+    Keras layers; its state keys are attribute paths plus variable names
+    (``self.pi = keras.layers.Dense(2)`` gives ``pi.kernel`` and ``pi.bias``). Create
+    the variables in ``setup()`` (build native layers with their input shape), so the
+    state is complete right after construction.
+
+    It is a regular Keras model: ``trainable_variables``, ``summary()`` and Keras
+    optimizers work. Inference and exploration run with ``training=False`` through a
+    ``tf.function`` per phase (see ``rlmodule_tf.compile``); ``forward_train`` runs
+    eagerly with ``training=True`` (for a learner's own ``tf.function``) until
+    ``backend.compile(module)`` compiles it too. Calling the model Keras-style,
+    ``module(batch, training=...)``, runs ``_forward_train``/``_forward_inference`` eagerly.
+
+    Attribute names that Keras reserves on a model (``layers``, ``name``, ``loss``,
+    ``built``, ``trainable``, ``weights``, ...) cannot hold sub-layers.
+
+    Example:
+        >>> class Policy(TfRLModule):
+        ...     def setup(self):
+        ...         self.pi = keras.layers.Dense(int(self.action_space.n))
+        ...         self.pi.build((None, self.observation_space.shape[0]))
+        ...     def _forward(self, batch, **kwargs):
+        ...         return {Columns.ACTION_DIST_INPUTS: self.pi(batch[Columns.OBS])}
+        >>> module = Policy(observation_space=obs_space, action_space=act_space)
+        >>> sorted(module.get_state())
+        ['pi.bias', 'pi.kernel']
+    """
+
+    _backend_name = "tf"
+    nn = nn
+    ops = ops
+
+    # Pickle and copy through __getstate__/__setstate__ below, not Keras's saving archive.
+    __reduce__ = object.__reduce__
+
+    # ---- framework --------------------------------------------------------------------
+    def _init_framework(self) -> None:
+        keras.Model.__init__(self)
+        self.built = True  # variables are made in setup(); Keras must not build by calling
+        # call() receives a ForwardCall, not tensors.
+        self._allow_non_tensor_positional_args = True
+        object.__setattr__(self, "_tf", Forwards())
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        # A new or replaced layer invalidates traces that captured the old variables.
+        if isinstance(value, keras.layers.Layer) and "_tf" in self.__dict__:
+            self._tf.reset()
+
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
+        """Keras's forward: runs a ``ForwardCall``, or a plain batch Keras-style."""
+        if isinstance(inputs, ForwardCall):
+            return inputs.run()
+        return self._forward_train(inputs) if training else self._forward_inference(inputs)
+
+    # ---- dispatch -----------------------------------------------------------------------
+    def _run_inference(self, fn, batch, kwargs):
+        return self._tf.run(self, fn, to_tensors(batch), kwargs, False)
+
+    def _run_train(self, fn, batch, kwargs):
+        return self._tf.run(self, fn, to_tensors(batch), kwargs, True)
+
+    # ---- state --------------------------------------------------------------------------
+    def _state_shapes(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+        return {k: (tuple(v.shape), np.dtype(v.dtype)) for k, v in named_variables(self).items()}
+
+    def _state_read(self, keys: list[str]) -> dict[str, np.ndarray]:
+        variables = named_variables(self)
+        # Variable.numpy() returns a fresh array each call (the conformance suite checks it).
+        return {k: variables[k].numpy() for k in keys}
+
+    def _state_write(self, state: dict[str, np.ndarray]) -> None:
+        variables = named_variables(self)
+        for key, value in state.items():
+            variables[key].assign(value)
+
+    def _delete_attribute(self, parent: Any, name: str) -> None:
+        removed = getattr(parent, name)
+        delattr(parent, name)
+        if isinstance(parent, keras.layers.Layer):
+            _untrack(parent, removed)
+        self._tf.reset()
+
+    # ---- pickling -------------------------------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        args, kwargs = self.get_ctor_args_and_kwargs()
+        return {
+            "args": args,
+            "kwargs": kwargs,
+            "state": self.get_state(),
+            "compile": (dict(self._tf.options), self._tf.compile_train),
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(*state["args"], **state["kwargs"])
+        self.set_state(state["state"])
+        options, compile_train = state["compile"]
+        self._tf.options.update(options)
+        self._tf.compile_train = compile_train
+
+
+def _untrack(parent: keras.layers.Layer, removed: Any) -> None:
+    """Removes ``removed`` (a layer, variable or container of them) from Keras's tracking
+    of ``parent`` unless another attribute still holds it."""
+    if any(value is removed for value in vars(parent).values()):
+        return
+    items = removed.values() if isinstance(removed, Mapping) else removed if isinstance(removed, list | tuple) else [removed]
+    tracker = parent._tracker
+    locked = tracker.locked
+    tracker.unlock()
+    try:
+        for item in items:
+            if isinstance(item, keras.layers.Layer | keras.Variable):
+                tracker.untrack(item)
+    finally:
+        if locked:
+            tracker.lock()
