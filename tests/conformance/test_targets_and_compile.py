@@ -79,3 +79,14 @@ def test_compile_keeps_outputs_and_state_sync(framework, backend):
     assert states_equal(compiled.get_state(), other.get_state())
     explore = numpy_tree(compiled.forward_exploration(b), framework)
     assert explore[Columns.ACTION_DIST_INPUTS].shape == (4, 3)
+
+
+def test_update_target_network_rejects_bad_arguments(framework, backend):
+    module = build(QWithTarget, framework)
+    module.make_target_networks()
+    before = module.get_state()
+    with pytest.raises(ValueError, match=r"Expected tau in \[0, 1\]; received 1.5"):
+        backend.update_target_network(module.qf, module._target_qf, 1.5)
+    with pytest.raises(ValueError, match="different parameters"):
+        backend.update_target_network(build(TinyPolicy, framework).pi, module._target_qf, 0.5)
+    assert states_equal(module.get_state(), before)

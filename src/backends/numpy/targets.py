@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from rlmodule_core.polyak import check_polyak
+
 from .state import named_arrays
 
 
@@ -25,15 +27,8 @@ def update_target_network(main: Any, target: Any, tau: float) -> None:
     Raises:
         ValueError: ``tau`` outside [0, 1], or the two networks' parameters differ.
     """
-    if not 0.0 <= tau <= 1.0:
-        raise ValueError(f"Expected tau in [0, 1]; received {tau}.")
     sources, targets = named_arrays(main), named_arrays(target)
-    if sources.keys() != targets.keys():
-        raise ValueError(
-            "update_target_network: main and target have different parameters "
-            f"({sorted(sources.keys() ^ targets.keys())[:5]}). Pass a target made by "
-            "make_target_network(main)."
-        )
+    check_polyak(tau, sources, targets)
     for key, source in sources.items():
         if tau == 1.0:
             np.copyto(targets[key], source)

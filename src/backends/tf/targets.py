@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 
+from rlmodule_core.polyak import check_polyak
+
 from ._keras import keras
 from .module import TfRLModule
 from .nn import Rebuildable
@@ -57,15 +59,8 @@ def update_target_network(main: keras.layers.Layer, target: keras.layers.Layer, 
     Raises:
         ValueError: ``tau`` outside [0, 1], or the two networks' variables differ.
     """
-    if not 0.0 <= tau <= 1.0:
-        raise ValueError(f"Expected tau in [0, 1]; received {tau}.")
     sources, targets = named_variables(main), named_variables(target)
-    if sources.keys() != targets.keys():
-        raise ValueError(
-            "update_target_network: main and target have different variables "
-            f"({sorted(sources.keys() ^ targets.keys())[:5]}). Pass a target made by "
-            "make_target_network(main)."
-        )
+    check_polyak(tau, sources, targets)
     for key, source in sources.items():
         if tau == 1.0:
             targets[key].assign(source)

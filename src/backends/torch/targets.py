@@ -6,6 +6,8 @@ import copy
 
 import torch
 
+from rlmodule_core.polyak import check_polyak
+
 
 def make_target_network(net: torch.nn.Module) -> torch.nn.Module:
     """An independent copy of ``net`` with equal weights and ``requires_grad=False``.
@@ -38,15 +40,8 @@ def update_target_network(main: torch.nn.Module, target: torch.nn.Module, tau: f
     Raises:
         ValueError: ``tau`` outside [0, 1], or the two networks' tensors differ.
     """
-    if not 0.0 <= tau <= 1.0:
-        raise ValueError(f"Expected tau in [0, 1]; received {tau}.")
     sources, targets = _tensors(main), _tensors(target)
-    if sources.keys() != targets.keys():
-        raise ValueError(
-            "update_target_network: main and target have different parameters "
-            f"({sorted(sources.keys() ^ targets.keys())[:5]}). Pass a target made by "
-            "make_target_network(main)."
-        )
+    check_polyak(tau, sources, targets)
     for key, source in sources.items():
         dest = targets[key]
         if tau == 1.0 or not dest.is_floating_point():
