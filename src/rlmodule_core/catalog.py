@@ -15,13 +15,13 @@ backend of the module whose ``setup()`` builds it. Observations map to encoders:
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
+from rlmodule_core import conv
 from rlmodule_core.block import Block
 from rlmodule_core.columns import Columns
 from rlmodule_core.model_config import DefaultModelConfig
@@ -95,7 +95,7 @@ class CNNFeatures(Block):
                     kernel_initializer=kernel_init, bias_initializer=bias_init,
                 )
             )
-            h, w, c = _conv_out(h, kernel, stride, padding), _conv_out(w, kernel, stride, padding), out
+            h, w, c = _conv_out(h, kernel, stride, padding, 0), _conv_out(w, kernel, stride, padding, 1), out
             if h <= 0 or w <= 0:
                 raise ValueError(
                     f"conv_filters {filters} shrink the {shape[0]}x{shape[1]} image to nothing "
@@ -120,10 +120,11 @@ def _conv_spec(spec) -> tuple[int, Any, Any, str]:
     return int(out), kernel, stride, padding
 
 
-def _conv_out(size: int, kernel, stride, padding: str) -> int:
-    k = kernel if isinstance(kernel, int) else kernel[0]
-    s = stride if isinstance(stride, int) else stride[0]
-    return math.ceil(size / s) if padding == "same" else (size - k) // s + 1
+def _conv_out(size: int, kernel, stride, padding: str, axis: int) -> int:
+    """Output length along ``axis`` (0: height, 1: width) of one conv_filters entry."""
+    k = kernel if isinstance(kernel, int) else kernel[axis]
+    s = stride if isinstance(stride, int) else stride[axis]
+    return conv.output_size(size, k, s, padding)
 
 
 class DictFeatures(Block):
@@ -342,7 +343,7 @@ class Catalog:
             return sum(self._feature_size(s) for s in subs)
         h, w, c = space.shape
         for out, kernel, stride, padding in map(_conv_spec, self._conv_filters(space.shape)):
-            h, w, c = _conv_out(h, kernel, stride, padding), _conv_out(w, kernel, stride, padding), out
+            h, w, c = _conv_out(h, kernel, stride, padding, 0), _conv_out(w, kernel, stride, padding, 1), out
         return h * w * c
 
     def build_head(

@@ -278,3 +278,11 @@ def test_dqn_exploration_draws_fresh_noise_each_call(framework):
     assert not np.array_equal(first, second)
     seeded = [numpy_tree(module.forward_exploration(obs, t=0, rng=7)[Columns.ACTIONS], framework) for _ in range(2)]
     np.testing.assert_array_equal(seeded[0], seeded[1])
+
+
+def test_ppo_on_non_square_images_with_non_square_kernels(framework):
+    obs = gym.spaces.Box(0.0, 1.0, (12, 20, 2), np.float32)
+    module = build(DefaultPPORLModule, framework, (obs, gym.spaces.Discrete(3)),
+                   conv_filters=[[4, [3, 5], [1, 2]], [6, [2, 3], 2, "same"]])
+    out = numpy_tree(module.forward_inference({Columns.OBS: sample_obs(obs, (2,))}), framework)
+    assert out[Columns.ACTION_DIST_INPUTS].shape == (2, 3)

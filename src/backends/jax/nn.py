@@ -25,6 +25,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from rlmodule_core import block as _core_block
+from rlmodule_core import conv
 from rlmodule_core import initializers as init
 
 from . import ops
@@ -152,16 +153,12 @@ class Conv2D(nnx.Module):
         kernel_initializer: init.InitSpec = None,
         bias_initializer: init.InitSpec = None,
     ) -> None:
-        self.kernel_size = init.normalize_kernel_size(kernel_size, "kernel_size")
-        self.stride = init.normalize_kernel_size(stride, "stride")
-        if padding not in ("valid", "same"):
-            raise ValueError(f"Expected padding 'valid' or 'same'; received {padding!r}.")
-        # lax's "SAME" is TensorFlow's: output ceil(size / stride), the extra pixel at the end.
-        self.padding = padding.upper()
-        params = init.conv2d_params(
-            in_channels, out_channels, self.kernel_size, use_bias=use_bias,
+        self.kernel_size, self.stride, padding, params = conv.conv2d_args(
+            in_channels, out_channels, kernel_size, stride, padding, use_bias=use_bias,
             kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
         )
+        # lax's "SAME" is TensorFlow's: output ceil(size / stride), the extra pixel at the end.
+        self.padding = padding.upper()
         self.kernel = _param(params["kernel"])
         self.bias = _param(params["bias"]) if use_bias else None
         self._act = activation_fn(activation)

@@ -15,6 +15,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from rlmodule_core import block as _core_block
+from rlmodule_core import conv
 from rlmodule_core import initializers as init
 
 from . import ops
@@ -118,12 +119,6 @@ class Dense(Layer):
         return self._act(y)
 
 
-def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
-    """TensorFlow's "same" padding: output ceil(size / stride), the extra pixel at the end."""
-    out = -(-size // stride)
-    total = max((out - 1) * stride + kernel - size, 0)
-    return total // 2, total - total // 2
-
 
 class Conv2D(Layer):
     """2-D convolution on NHWC inputs; kernel (kh, kw, in, out)."""
@@ -141,13 +136,8 @@ class Conv2D(Layer):
         kernel_initializer: init.InitSpec = None,
         bias_initializer: init.InitSpec = None,
     ) -> None:
-        self.kernel_size = init.normalize_kernel_size(kernel_size, "kernel_size")
-        self.stride = init.normalize_kernel_size(stride, "stride")
-        if padding not in ("valid", "same"):
-            raise ValueError(f"Expected padding 'valid' or 'same'; received {padding!r}.")
-        self.padding = padding
-        params = init.conv2d_params(
-            in_channels, out_channels, self.kernel_size, use_bias=use_bias,
+        self.kernel_size, self.stride, self.padding, params = conv.conv2d_args(
+            in_channels, out_channels, kernel_size, stride, padding, use_bias=use_bias,
             kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
         )
         self.kernel = params["kernel"]
@@ -158,7 +148,7 @@ class Conv2D(Layer):
     def forward(self, x):
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
         if self.padding == "same":
-            ph, pw = same_padding(x.shape[1], kh, sh), same_padding(x.shape[2], kw, sw)
+            ph, pw = conv.same_padding(x.shape[1], kh, sh), conv.same_padding(x.shape[2], kw, sw)
             x = np.pad(x, ((0, 0), ph, pw, (0, 0)))
         windows = sliding_window_view(x, (kh, kw), axis=(1, 2))[:, ::sh, ::sw]
         # windows: (B, H', W', C, kh, kw); kernel: (kh, kw, C, out).

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from rlmodule_core import block as _core_block
+from rlmodule_core import conv
 from rlmodule_core import initializers as init
 
 from . import ops
@@ -192,13 +193,8 @@ class Conv2D(Layer):
         bias_initializer: init.InitSpec = None,
     ) -> None:
         super().__init__()
-        self.kernel_size = init.normalize_kernel_size(kernel_size, "kernel_size")
-        self.stride = init.normalize_kernel_size(stride, "stride")
-        if padding not in ("valid", "same"):
-            raise ValueError(f"Expected padding 'valid' or 'same'; received {padding!r}.")
-        self.padding = padding
-        params = init.conv2d_params(
-            in_channels, out_channels, self.kernel_size, use_bias=use_bias,
+        self.kernel_size, self.stride, self.padding, params = conv.conv2d_args(
+            in_channels, out_channels, kernel_size, stride, padding, use_bias=use_bias,
             kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
         )
         self.kernel = self._add_param("kernel", params["kernel"])

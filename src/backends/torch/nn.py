@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from rlmodule_core import block as _core_block
+from rlmodule_core import conv
 from rlmodule_core import initializers as init
 
 from . import ops
@@ -159,12 +160,6 @@ class Dense(Layer):
         )
 
 
-def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
-    """TensorFlow's "same" padding: output ceil(size / stride), the extra pixel at the end."""
-    out = -(-size // stride)
-    total = max((out - 1) * stride + kernel - size, 0)
-    return total // 2, total - total // 2
-
 
 
 class Conv2D(Layer):
@@ -196,13 +191,8 @@ class Conv2D(Layer):
         bias_initializer: init.InitSpec = None,
     ) -> None:
         super().__init__()
-        self.kernel_size = init.normalize_kernel_size(kernel_size, "kernel_size")
-        self.stride = init.normalize_kernel_size(stride, "stride")
-        if padding not in ("valid", "same"):
-            raise ValueError(f"Expected padding 'valid' or 'same'; received {padding!r}.")
-        self.padding = padding
-        params = init.conv2d_params(
-            in_channels, out_channels, self.kernel_size, use_bias=use_bias,
+        self.kernel_size, self.stride, self.padding, params = conv.conv2d_args(
+            in_channels, out_channels, kernel_size, stride, padding, use_bias=use_bias,
             kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
         )
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
@@ -224,8 +214,8 @@ class Conv2D(Layer):
         conv_padding: tuple[int, int] = (0, 0)
         if self.padding == "same":
             (kh, kw), (sh, sw) = self.kernel_size, self.stride
-            top, bottom = same_padding(x.shape[2], kh, sh)
-            left, right = same_padding(x.shape[3], kw, sw)
+            top, bottom = conv.same_padding(x.shape[2], kh, sh)
+            left, right = conv.same_padding(x.shape[3], kw, sw)
             if top == bottom and left == right:
                 conv_padding = (top, left)  # symmetric: the conv pads, no copy
             else:
