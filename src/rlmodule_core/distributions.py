@@ -313,7 +313,9 @@ class Categorical(Distribution):
         x = ops.cast(ops.asarray(x), "int64")
         log_probs = self.log_probs
         x_shape = ops.shape(x)
-        if x_shape != self.batch_shape:
+        # Compare ranks, not shapes: ranks stay static under tracing (tf.function with
+        # an unknown batch size), so a compiled loss need not retrace per batch size.
+        if len(x_shape) != len(ops.shape(log_probs)) - 1:
             # Actions with leading sample dimensions: broadcast the table to them.
             log_probs = ops.broadcast_to(log_probs, x_shape + ops.shape(log_probs)[-1:])
         picked = ops.take_along_axis(log_probs, ops.expand_dims(x, -1), axis=-1)
