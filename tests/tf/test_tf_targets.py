@@ -77,7 +77,7 @@ def test_polyak_update_of_a_default_dqn_module():
             np.testing.assert_allclose(after[key], 0.25 * source[key] + 0.75 * before[key], rtol=1e-6)
     with pytest.raises(ValueError, match="tau in \\[0, 1\\]"):
         update_target_network(main, target, 1.5)
-    with pytest.raises(ValueError, match="different variables"):
+    with pytest.raises(ValueError, match="different parameters"):
         update_target_network(module.encoder, target, 1.0)
 
 
