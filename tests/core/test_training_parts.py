@@ -150,10 +150,10 @@ def test_config_files_and_unknown_keys(tmp_path):
     "argv, message",
     [
         (["--algo", "a2c"], "Unknown algorithm 'a2c'"),
-        (["--env", "NoSuchEnv-v0"], "Unknown environment 'NoSuchEnv-v0'"),
+        (["--env", "NoSuchEnv-v0", "--framework", "numpy"], "Unknown environment 'NoSuchEnv-v0'"),
         (["--framework", "caffe"], "Unknown framework 'caffe'"),
         (["--framework", "numpy"], "cannot train"),
-        (["--algo", "dqn", "--env", "Pendulum-v1"], "DQN needs a Discrete action space"),
+        (["--algo", "dqn", "--env", "Pendulum-v1", "--framework", "numpy"], "DQN needs a Discrete action space"),
     ],
 )
 def test_train_rejects_bad_input_before_training(tmp_path, capsys, argv, message):

@@ -11,7 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from conformance.helpers import ACT, OBS, batch, build  # noqa: E402
+from helpers import ACT, OBS, batch, build  # noqa: E402
 from rlm_test_modules import TinyPolicy  # noqa: E402
 from rlmodule_torch.module import COMPILED_ATTRIBUTES  # noqa: E402
 

@@ -12,7 +12,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from conformance.helpers import ACT, EVERY_OBS, OBS, batch, build, every_layer_batch  # noqa: E402
+from helpers import ACT, EVERY_OBS, OBS, batch, build, every_layer_batch  # noqa: E402
 from rlm_test_modules import EveryLayer, TinyPolicy  # noqa: E402
 from rlmodule_torch import TorchRLModule  # noqa: E402
 from rlmodule_torch import nn as tnn  # noqa: E402

@@ -6,7 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from conformance.helpers import build  # noqa: E402
+from helpers import build  # noqa: E402
 from rlm_test_modules import QWithTarget  # noqa: E402
 from rlmodule_torch import make_target_network, update_target_network  # noqa: E402
 
