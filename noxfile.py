@@ -75,6 +75,8 @@ def portability(session: nox.Session) -> None:
     """All backends together: checkpoints exchanged between every pair."""
     _install(session, "all,test")
     _pytest(session, "numpy,torch,tf,jax", "tests/portability")
+    session.run("python", "examples/02_deploy_without_framework.py")
+    session.run("python", "examples/03_one_module_every_framework.py")
 
 
 @nox.session(python=PYTHON)
