@@ -176,3 +176,14 @@ def test_state_files_keep_scalars_and_dtypes(tmp_path):
     for key, value in state.items():
         assert back[key].shape == value.shape and back[key].dtype == value.dtype
         np.testing.assert_array_equal(back[key], value)
+
+
+def test_native_module_refuses_another_framework(tmp_path):
+    from rlm_test_modules import NativeNumpyPolicy
+
+    module = rlm.RLModuleSpec(module_class=NativeNumpyPolicy, observation_space=OBS, action_space=ACT).build()
+    assert module.framework == "numpy"
+    module.save_to_path(tmp_path / "native")
+    with pytest.raises(ValueError, match=r"native 'numpy' module .* cannot be restored on 'jax'.*neutral RLModule base"):
+        rlm.RLModule.from_checkpoint(tmp_path / "native", framework="flax")
+    assert isinstance(rlm.RLModule.from_checkpoint(tmp_path / "native"), NativeNumpyPolicy)

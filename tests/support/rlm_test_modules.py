@@ -131,3 +131,16 @@ class FreeBias(RLModule):
     def _forward(self, batch, **kwargs):
         mean = self.mean(batch[Columns.OBS])
         return {"mean": mean, "log_std": self.log_std(self.ops.zeros_like(mean))}
+
+
+from rlmodule_numpy import NumpyRLModule  # noqa: E402 - the neutral classes above need no backend
+
+
+class NativeNumpyPolicy(NumpyRLModule):
+    """A module written for one backend: it must not move to another framework."""
+
+    def setup(self):
+        self.pi = self.nn.Dense(self.observation_space.shape[0], self.action_space.n)
+
+    def _forward(self, batch, **kwargs):
+        return {Columns.ACTION_DIST_INPUTS: self.pi(batch[Columns.OBS])}
