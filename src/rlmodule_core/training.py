@@ -98,6 +98,7 @@ def train(
         settings = json.loads((Path(resume) / RUN_FILE).read_text())
         if steps is not None:
             settings["steps"] = steps
+        settings["stop_at_solve"] = stop_at_solve
         out = Path(resume)
     else:
         key, _ = _algorithm(algo)
@@ -160,7 +161,7 @@ def _loop(algorithm, settings, out: Path, history: _History, threshold: float | 
     info: dict[str, Any] = {}
     next_eval = (algorithm.num_env_steps // settings["eval_every"] + 1) * settings["eval_every"]
     eval_time = 0.0
-    while algorithm.num_env_steps < total and history.solve is None:
+    while algorithm.num_env_steps < total and not (threshold is not None and history.solve is not None):
         metrics = algorithm.train_iteration()
         metrics["wall_time_s"] = time.perf_counter() - start
         history.rows.append(metrics)
@@ -172,7 +173,7 @@ def _loop(algorithm, settings, out: Path, history: _History, threshold: float | 
             record = {"env_steps": algorithm.num_env_steps, "wall_time_s": time.perf_counter() - start,
                       "eval_return_mean": float(np.mean(returns)), "eval_return_std": float(np.std(returns))}
             history.evaluations.append(record)
-            if threshold is not None and record["eval_return_mean"] >= threshold:
+            if threshold is not None and history.solve is None and record["eval_return_mean"] >= threshold:
                 history.solve = {"env_steps": record["env_steps"], "wall_time_s": record["wall_time_s"]}
             algorithm.save_to_path(out / "checkpoint")
         if bar is not None:
