@@ -1,27 +1,25 @@
-"""Forward-pass overhead of the JAX backend against raw Flax NNX, in one process.
+"""Forward-pass overhead of the JAX backend against plain Flax NNX, in one process.
 
-Measures ``forward_inference`` of the default PPO module ([64, 64] tanh MLP, CartPole
-spaces) at batch 1 and 256:
+The default PPO module ([64, 64] tanh MLP, CartPole spaces, shared encoder) against the
+same network (same weights) written with plain ``nnx.Linear`` layers:
 
-- ``module compiled``: ``module.forward_inference({"obs": obs})`` (JAX modules are
-  jitted by default).
-- ``module eager``: the same module with ``backend.compile(module, jit=False)``.
-- ``reference`` (the target's yardstick): the same network as a ``jax.jit``-ed pure
-  function of its NNX state split once,
-  ``f = jax.jit(lambda state, x: pi(encoder(nnx.merge(graphdef, state))))``, called as
-  ``f(state, x)``.
-- ``floor``: the same pure function of the state's arrays, read once before timing (no
-  per-call work at all: the lowest a jitted call can cost).
-- ``nnx.jit``: the same network through ``nnx.jit`` (for context).
+- ``jit (default)``: the module's forwards (JAX modules are compiled by default) against
+  the reference network split once, ``f = jax.jit(lambda state, x:
+  nnx.merge(graphdef, state)(x))``, called as ``f(state, x)`` (the fast way to call NNX
+  compiled). Context rows, timed in the same rounds: ``floor`` (the same pure function
+  of the state's arrays, read once before timing: the lowest a jitted call can cost) and
+  ``nnx.jit`` (the reference through ``nnx.jit``, which walks the graph on every call).
+- ``eager (jit=False)``: ``backend.compile(module, jit=False)`` against calling the NNX
+  network eagerly.
 
-Inputs are NumPy observations (as from an environment); every call blocks until the
-result is ready. Calls of all variants are interleaved in rounds so that machine noise
-hits them alike; each figure is the median over rounds of the per-round median.
+``forward_train`` returns the logits and the encoder's embeddings; its reference returns
+both too. Inputs are NumPy observations (as from an environment); every call blocks
+until its outputs are ready. Targets at batch 1: at most 1.10x jitted, 1.15x eager.
 
 Usage:
-    python benchmarks/jax_forward.py [--rounds 30] [--calls 200]
+    python benchmarks/jax_forward.py [--rounds 20] [--calls 200]
 
-Writes a markdown table to stdout and JSON to benchmarks/results/jax_forward.json.
+Prints a markdown table and writes JSON to benchmarks/results/jax_forward.json.
 """
 
 from __future__ import annotations
@@ -29,133 +27,152 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import jax
+import jax.numpy as jnp
 import numpy as np
+from _common import SMALL_HIDDEN, mlp_weights, small_ppo
+from _forward import ForwardCase, assert_close, markdown, run_forward
 from flax import nnx
 
 import rlmodule_core as rlm
-from rlmodule_core import Columns, DefaultModelConfig
-from rlmodule_core.modules import DefaultPPORLModule
+from rlmodule_core import Columns
 
-TARGET_RATIO = 1.15
 RESULTS = Path(__file__).parent / "results" / "jax_forward.json"
 
 
-def build_module() -> Any:
-    return rlm.RLModuleSpec(
-        module_class=DefaultPPORLModule,
-        observation_space=gym.spaces.Box(-np.inf, np.inf, (4,), np.float32),
-        action_space=gym.spaces.Discrete(2),
-        model_config=DefaultModelConfig(fcnet_hiddens=[64, 64], fcnet_activation="tanh"),
-        framework="jax",
-    ).build()
+class Policy(nnx.Module):
+    """The policy network in plain NNX: tanh encoder layers and a linear head."""
+
+    def __init__(self, weights: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        def linear(kernel: np.ndarray, bias: np.ndarray) -> nnx.Linear:
+            layer = nnx.Linear(kernel.shape[0], kernel.shape[1], rngs=nnx.Rngs(0))
+            layer.kernel.set_value(jnp.asarray(kernel))
+            layer.bias.set_value(jnp.asarray(bias))
+            return layer
+
+        self.l0 = linear(*weights[0])
+        self.l1 = linear(*weights[1])
+        self.head = linear(*weights[2])
+
+    def encode(self, x: jax.Array) -> jax.Array:
+        return jnp.tanh(self.l1(jnp.tanh(self.l0(x))))
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return self.head(self.encode(x))
+
+    def train_outputs(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+        h = self.encode(x)
+        return h, self.head(h)
 
 
-REFERENCE = "reference: jax.jit(f)(state, x), split once"
-FLOOR = "floor: jax.jit(f)(arrays, x), arrays read once"
+def _blocking(fn: Callable[[], Any]) -> Callable[[], Any]:
+    return lambda: jax.block_until_ready(fn())
 
 
-def variants(obs: np.ndarray) -> dict[str, Callable[[], Any]]:
-    backend = rlm.get_backend("jax")
-    compiled = build_module()  # compiled by default; compile() kept explicit for clarity
-    backend.compile(compiled)
-    eager = backend.compile(build_module(), jit=False)
-    network = build_module()
-    graphdef, state = nnx.split(network)
-    leaves, treedef = jax.tree.flatten(state)
-
-    @jax.jit
-    def pure(state, x):
-        net = nnx.merge(graphdef, state)
-        return net.pi(net.encoder(x))
-
-    @jax.jit
-    def pure_arrays(arrays, x):
-        net = nnx.merge(graphdef, jax.tree.unflatten(treedef, arrays))
-        return net.pi(net.encoder(x))
-
-    @nnx.jit
-    def via_nnx_jit(net, x):
-        return net.pi(net.encoder(x))
-
-    batch = {Columns.OBS: obs}
-    return {
-        "module compiled (default)": lambda: compiled.forward_inference(batch)[Columns.ACTION_DIST_INPUTS].block_until_ready(),
-        REFERENCE: lambda: pure(state, obs).block_until_ready(),
-        FLOOR: lambda: pure_arrays(leaves, obs).block_until_ready(),
-        "module eager (jit=False)": lambda: eager.forward_inference(batch)[Columns.ACTION_DIST_INPUTS].block_until_ready(),
-        "nnx.jit": lambda: via_nnx_jit(network, obs).block_until_ready(),
-    }
+def _check(module_call: Callable, reference: Callable, train: bool, what: str) -> Callable[[], None]:
+    def check() -> None:
+        out, want = module_call(), reference()
+        assert_close(out[Columns.ACTION_DIST_INPUTS], want[1] if train else want, what)
+        if train:
+            assert_close(out[Columns.EMBEDDINGS], want[0], what)
+    return check
 
 
-def measure(fns: dict[str, Callable[[], Any]], rounds: int, calls: int) -> dict[str, tuple[float, float]]:
-    """``{name: (median over rounds, best round)}`` of the per-round median call time in us.
+class Cases:
+    """Builds the modules and reference functions once; ``__call__(obs)`` gives the cases."""
 
-    The best round shows the cost on a quiet machine (other processes only add time).
-    """
-    for fn in fns.values():  # compile and warm up
-        for _ in range(50):
-            fn()
-    per_round: dict[str, list[float]] = {name: [] for name in fns}
-    timer = time.perf_counter
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            times = np.empty(calls)
-            for i in range(calls):
-                start = timer()
-                fn()
-                times[i] = timer() - start
-            per_round[name].append(float(np.median(times)) * 1e6)
-    return {name: (float(np.median(values)), float(np.min(values))) for name, values in per_round.items()}
+    def __init__(self) -> None:
+        backend = rlm.get_backend("jax")
+        self.compiled = backend.compile(small_ppo("jax"))
+        self.eager = backend.compile(small_ppo("jax"), jit=False)
+        self.policy = Policy(mlp_weights(self.compiled.get_state(), len(SMALL_HIDDEN)))
+        graphdef, state = nnx.split(self.policy)
+        leaves, treedef = jax.tree.flatten(state)
+        self.state, self.leaves = state, leaves
+
+        def pure(method: str):
+            @jax.jit
+            def f(state, x):
+                return getattr(nnx.merge(graphdef, state), method)(x)
+            return f
+
+        def floor(method: str):
+            @jax.jit
+            def f(arrays, x):
+                return getattr(nnx.merge(graphdef, jax.tree.unflatten(treedef, arrays)), method)(x)
+            return f
+
+        self.pure = {"infer": pure("__call__"), "train": pure("train_outputs")}
+        self.floor = {"infer": floor("__call__"), "train": floor("train_outputs")}
+        self.nnx_jit = {
+            "infer": nnx.jit(lambda net, x: net(x)),
+            "train": nnx.jit(lambda net, x: net.train_outputs(x)),
+        }
+
+    def __call__(self, obs: np.ndarray) -> list[ForwardCase]:
+        batch = {Columns.OBS: obs}
+        cases = []
+        for phase in ("forward_inference", "forward_exploration", "forward_train"):
+            kind = "train" if phase == "forward_train" else "infer"
+            pure, floor, via_nnx = self.pure[kind], self.floor[kind], self.nnx_jit[kind]
+            method = getattr(self.compiled, phase)
+            call = _blocking(partial(method, batch))
+            reference = _blocking(partial(pure, self.state, obs))
+            cases.append(ForwardCase(
+                "jit (default)", phase, True, call, reference,
+                "jax.jit(f)(state, x), NNX split once",
+                check=_check(call, reference, kind == "train", f"jax jit {phase}"),
+                context={
+                    "floor: jit(f)(arrays, x)": _blocking(partial(floor, self.leaves, obs)),
+                    "nnx.jit": _blocking(partial(via_nnx, self.policy, obs)),
+                },
+            ))
+        for phase in ("forward_inference", "forward_exploration", "forward_train"):
+            train = phase == "forward_train"
+            method = getattr(self.eager, phase)
+            call = _blocking(partial(method, batch))
+            x = jnp.asarray(obs)
+            reference = _blocking(partial(self.policy.train_outputs if train else self.policy, x))
+            cases.append(ForwardCase(
+                "eager (jit=False)", phase, False, call, reference, "NNX network called eagerly",
+                check=_check(call, reference, train, f"jax eager {phase}"),
+            ))
+        return cases
+
+
+def _calls(case: ForwardCase, batch: int, calls: int) -> int:
+    # Eager JAX dispatches op by op (~100 us a call): fewer calls keep rounds short.
+    n = calls if batch == 1 else max(calls // 4, 5)
+    return n if case.compiled else max(n // 4, 5)
+
+
+def run(rounds: int, calls: int, batches=(1, 256)) -> list:
+    """The forward rows (the runner's entry point)."""
+    return run_forward(
+        "jax", Cases(), rounds=rounds, calls=calls, batches=batches,
+        calls_for=lambda case, batch: _calls(case, batch, calls),
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=30)
-    parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--calls", type=int, default=200, help="calls per round at batch 1")
     args = parser.parse_args()
 
-    rows = []
-    for batch_size in (1, 256):
-        obs = np.random.default_rng(0).uniform(-1, 1, (batch_size, 4)).astype(np.float32)
-        medians = measure(variants(obs), args.rounds, args.calls)
-        (reference, reference_best), (floor, _) = medians[REFERENCE], medians[FLOOR]
-        for name, (us, best) in medians.items():
-            rows.append({"batch": batch_size, "variant": name, "median_us": round(us, 2),
-                         "best_round_us": round(best, 2),
-                         "ratio_to_reference": round(us / reference, 3),
-                         "best_ratio_to_reference": round(best / reference_best, 3),
-                         "ratio_to_floor": round(us / floor, 3)})
-
-    print("| batch | variant | median us | ratio to reference | ratio to floor | best round us | best-round ratio |")
-    print("|---:|---|---:|---:|---:|---:|---:|")
-    for row in rows:
-        print(f"| {row['batch']} | {row['variant']} | {row['median_us']:.1f} | "
-              f"{row['ratio_to_reference']:.2f} | {row['ratio_to_floor']:.2f} | "
-              f"{row['best_round_us']:.1f} | {row['best_ratio_to_reference']:.2f} |")
-    compiled = {r["batch"]: r["ratio_to_reference"] for r in rows if r["variant"] == "module compiled (default)"}
-    verdict = all(ratio <= TARGET_RATIO for ratio in compiled.values())
-    print(f"\ncompiled forward_inference / reference: {compiled} (target <= {TARGET_RATIO}: "
-          f"{'met' if verdict else 'NOT met'})")
-
+    rows = run(args.rounds, args.calls)
+    print(markdown(rows))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({
-        "benchmark": "jax_forward",
-        "network": "DefaultPPORLModule, fcnet_hiddens=[64, 64], tanh, CartPole spaces",
-        "jax": jax.__version__,
-        "flax": __import__("flax").__version__,
-        "machine": platform.machine(),
-        "rounds": args.rounds,
-        "calls_per_round": args.calls,
-        "target_ratio": TARGET_RATIO,
-        "target_met": verdict,
-        "rows": rows,
+        "benchmark": "jax_forward", "jax": jax.__version__,
+        "flax": __import__("flax").__version__, "python": platform.python_version(),
+        "rounds": args.rounds, "calls_per_round_batch1": args.calls,
+        "rows": [r.as_dict() for r in rows],
     }, indent=2) + "\n")
     print(f"wrote {RESULTS}")
 

@@ -1,30 +1,24 @@
 """Forward-pass overhead of the TF backend against plain Keras layers, in one process.
 
-Measures ``forward_inference`` of the default PPO module ([64, 64] tanh MLP, CartPole
-spaces) at batch 1 and 256 against the same network (same weights) as plain Keras
-layers, ``keras.Sequential([Dense(64, tanh), Dense(64, tanh), Dense(2)])``.
-``forward_inference`` computes exactly that network (plus the module's reshape of the
-observation; the value head is not evaluated), so the ratio is the library's overhead:
+The default PPO module ([64, 64] tanh MLP, CartPole spaces, shared encoder) against the
+same network (same weights) as plain Keras layers: an encoder
+``keras.Sequential([Dense(64, tanh), Dense(64, tanh)])`` and a ``Dense(2)`` policy head.
 
-- ``tf.function, tensor obs``: ``module.forward_inference({"obs": tensor})`` (a
-  ``tf.function`` per phase, the default) against
-  ``tf.function(lambda x: net(x, training=False))(tensor)``. The target is a ratio of at
-  most 1.15.
-- ``tf.function, numpy obs``: NumPy observations (as from an environment): the module
-  converts them; the reference gets ``tf.convert_to_tensor(obs)``.
-- ``concrete function, tensor obs``: the reference called through its concrete function
-  (``get_concrete_function`` once, then a direct call): TF's fastest calling path, which
-  the module uses internally (a plain ``tf.function`` call re-derives the input signature
-  every time). This row is the module's own overhead.
-- ``eager, tensor obs``: both under ``tf.config.run_functions_eagerly(True)``: the
-  module's forward pass runs eagerly, the reference is ``net(tensor, training=False)``.
+- ``tf.function``: ``rlm.get_backend("tf").compile(module)`` (all three phases through
+  ``tf.function``; inference and exploration already are by default) against
+  ``tf.function(lambda x: head(encoder(x)))`` called with a tensor. Context row: the
+  reference called through its concrete function (``get_concrete_function`` once, then a
+  direct call), TF's fastest calling path, which the module uses internally.
+- ``tf.function, numpy obs``: NumPy observations: the module converts them, the
+  reference gets ``tf.convert_to_tensor(obs)``.
+- ``eager``: both under ``tf.config.run_functions_eagerly(True)``: the module's forward
+  runs eagerly, the reference is ``head(encoder(x))``.
 
-Calls of the module and the reference alternate in rounds (the order flips every round)
-so that machine noise hits both alike; a figure is the median over rounds of the mean
-time per call in a round, and the ratio is module / reference of those medians.
+``forward_train`` returns the logits and the embeddings (training=True); its reference
+returns both too. Targets at batch 1: at most 1.10x under tf.function, 1.15x eager.
 
 Usage:
-    python benchmarks/tf_forward.py [--rounds 40] [--calls 300]
+    python benchmarks/tf_forward.py [--rounds 20] [--calls 200]
 
 Prints a markdown table and writes JSON to benchmarks/results/tf_forward.json.
 """
@@ -32,175 +26,146 @@ Prints a markdown table and writes JSON to benchmarks/results/tf_forward.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
-import statistics
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
-from rlmodule_tf import keras, tf  # chooses Keras's TensorFlow backend
+from _common import SMALL_HIDDEN, SMALL_OBS, mlp_weights, small_ppo
+from _forward import ForwardCase, assert_close, markdown, run_forward
+from rlmodule_tf import keras, tf  # first: chooses Keras's TensorFlow backend
 
 import rlmodule_core as rlm
-from rlmodule_core import Columns, DefaultModelConfig
-from rlmodule_core.modules import DefaultPPORLModule
+from rlmodule_core import Columns
 
-TARGET_RATIO = 1.15
 RESULTS = Path(__file__).parent / "results" / "tf_forward.json"
-OBS_DIM, N_ACTIONS, HIDDEN = 4, 2, [64, 64]
+PHASES = ("forward_inference", "forward_exploration", "forward_train")
 
 
-def build_module() -> Any:
-    return rlm.RLModuleSpec(
-        module_class=DefaultPPORLModule,
-        observation_space=gym.spaces.Box(-np.inf, np.inf, (OBS_DIM,), np.float32),
-        action_space=gym.spaces.Discrete(N_ACTIONS),
-        model_config=DefaultModelConfig(fcnet_hiddens=HIDDEN, fcnet_activation="tanh"),
-        framework="tf",
-    ).build()
-
-
-def reference_network(module: Any) -> keras.Sequential:
-    """The module's policy network as plain Keras layers, with the module's weights."""
-    state = module.get_state()
-    prefixes = ["encoder.mlp.layers.0", "encoder.mlp.layers.1", "pi.layers.0"]
-    net = keras.Sequential(
-        [
-            keras.Input((OBS_DIM,)),
-            keras.layers.Dense(HIDDEN[0], activation="tanh"),
-            keras.layers.Dense(HIDDEN[1], activation="tanh"),
-            keras.layers.Dense(N_ACTIONS),
-        ]
+def reference_network(module: Any) -> tuple[keras.Sequential, keras.layers.Dense]:
+    """The module's policy network as plain Keras layers (encoder, head), same weights."""
+    weights = mlp_weights(module.get_state(), len(SMALL_HIDDEN))
+    encoder = keras.Sequential(
+        [keras.Input((SMALL_OBS,))]
+        + [keras.layers.Dense(k.shape[1], activation="tanh") for k, _ in weights[:-1]]
     )
-    net.set_weights([state[f"{p}.{name}"] for p in prefixes for name in ("kernel", "bias")])
-    return net
+    encoder.set_weights([a for pair in weights[:-1] for a in pair])
+    head = keras.layers.Dense(weights[-1][0].shape[1])
+    head.build((None, weights[-1][0].shape[0]))
+    head.set_weights(list(weights[-1]))
+    return encoder, head
 
 
-def settings() -> list[tuple[str, bool, Callable[[np.ndarray], tuple[Callable, Callable]]]]:
-    """(name, eager, make) triples; ``make(obs)`` returns (module call, reference call)."""
-    module = build_module()
-    net = reference_network(module)
-    compiled_net = tf.function(lambda x: net(x, training=False), reduce_retracing=True)
+@contextlib.contextmanager
+def eagerly() -> Iterator[None]:
+    tf.config.run_functions_eagerly(True)
+    try:
+        yield
+    finally:
+        tf.config.run_functions_eagerly(False)
 
-    def compiled_tensor(obs):
+
+def _check(module_call: Callable, reference: Callable, train: bool, what: str) -> Callable[[], None]:
+    def check() -> None:
+        out, want = module_call(), reference()
+        assert_close(out[Columns.ACTION_DIST_INPUTS], want[1] if train else want, what)
+        if train:
+            assert_close(out[Columns.EMBEDDINGS], want[0], what)
+    return check
+
+
+class Cases:
+    """Builds the modules and reference functions once; ``__call__(obs)`` gives the cases."""
+
+    def __init__(self) -> None:
+        self.module = rlm.get_backend("tf").compile(small_ppo("tf"))
+        encoder, head = reference_network(self.module)
+        def infer(x):
+            return head(encoder(x, training=False), training=False)
+
+        self.infer = infer
+
+        def train(x):
+            h = encoder(x, training=True)
+            return h, head(h, training=True)
+
+        self.train = train
+        self.functions = {
+            "infer": tf.function(self.infer, reduce_retracing=True),
+            "train": tf.function(train, reduce_retracing=True),
+        }
+        spec = tf.TensorSpec((None, SMALL_OBS), tf.float32)
+        self.concrete = {k: f.get_concrete_function(spec) for k, f in self.functions.items()}
+
+    def __call__(self, obs: np.ndarray) -> list[ForwardCase]:
         x = tf.convert_to_tensor(obs)
         batch = {Columns.OBS: x}
-        return (lambda: module.forward_inference(batch)), (lambda: compiled_net(x))
+        cases = []
+        for phase in PHASES:
+            kind = "train" if phase == "forward_train" else "infer"
+            method = getattr(self.module, phase)
+            call = partial(method, batch)
+            function, concrete = self.functions[kind], self.concrete[kind]
+            reference = partial(function, x)
+            cases.append(ForwardCase(
+                "tf.function", phase, True, call, reference, "tf.function(Keras layers)(tensor)",
+                check=_check(call, reference, kind == "train", f"tf {phase}"),
+                context={"concrete function": partial(concrete, x)},
+            ))
+        numpy_batch = {Columns.OBS: obs}
+        call = partial(self.module.forward_inference, numpy_batch)
+        function = self.functions["infer"]
+        def reference() -> Any:
+            return function(tf.convert_to_tensor(obs))
 
-    def compiled_numpy(obs):
-        batch = {Columns.OBS: obs}
-        return (lambda: module.forward_inference(batch)), (lambda: compiled_net(tf.convert_to_tensor(obs)))
-
-    def concrete_tensor(obs):
-        x = tf.convert_to_tensor(obs)
-        batch = {Columns.OBS: x}
-        concrete = compiled_net.get_concrete_function(tf.TensorSpec((None, OBS_DIM), tf.float32))
-        return (lambda: module.forward_inference(batch)), (lambda: concrete(x))
-
-    def eager_tensor(obs):
-        x = tf.convert_to_tensor(obs)
-        batch = {Columns.OBS: x}
-        return (lambda: module.forward_inference(batch)), (lambda: net(x, training=False))
-
-    return [
-        ("tf.function, tensor obs", False, compiled_tensor),
-        ("tf.function, numpy obs", False, compiled_numpy),
-        ("concrete function, tensor obs", False, concrete_tensor),
-        ("eager, tensor obs", True, eager_tensor),
-    ]
-
-
-def check_same_outputs(module_call: Callable, reference: Callable) -> None:
-    got = module_call()[Columns.ACTION_DIST_INPUTS].numpy()
-    want = np.asarray(reference())
-    if not np.allclose(got, want, atol=1e-5):
-        raise AssertionError("The module and the reference network disagree; the benchmark is void.")
-
-
-def time_pair(module_call: Callable, reference: Callable, rounds: int, calls: int) -> tuple[float, float]:
-    """Median over rounds of the mean microseconds per call, module and reference."""
-    for fn in (module_call, reference):  # warm-up (and tracing)
-        for _ in range(max(calls // 4, 20)):
-            fn()
-    per_call: dict[str, list[float]] = {"module": [], "reference": []}
-    for r in range(rounds):
-        order = [("module", module_call), ("reference", reference)]
-        if r % 2:
-            order.reverse()
-        for name, fn in order:
-            start = time.perf_counter()
-            for _ in range(calls):
-                fn()
-            per_call[name].append((time.perf_counter() - start) / calls * 1e6)
-    return statistics.median(per_call["module"]), statistics.median(per_call["reference"])
+        cases.append(ForwardCase(
+            "tf.function, numpy obs", "forward_inference", True, call, reference,
+            "tf.function(Keras layers)(tf.convert_to_tensor(obs))",
+            check=_check(call, reference, False, "tf numpy obs"),
+        ))
+        for phase in PHASES:
+            train = phase == "forward_train"
+            method = getattr(self.module, phase)
+            call = partial(method, batch)
+            reference = partial(self.train if train else self.infer, x)
+            cases.append(ForwardCase(
+                "eager", phase, False, call, reference, "Keras layers called eagerly",
+                check=_check(call, reference, train, f"tf eager {phase}"), around=eagerly,
+            ))
+        return cases
 
 
-def run(rounds: int, calls: int) -> list[dict[str, Any]]:
-    rng = np.random.default_rng(0)
-    rows = []
-    for name, eager, make in settings():
-        tf.config.run_functions_eagerly(eager)
-        try:
-            for batch in (1, 256):
-                obs = rng.uniform(-1, 1, (batch, OBS_DIM)).astype(np.float32)
-                module_call, reference = make(obs)
-                check_same_outputs(module_call, reference)
-                n = calls if not eager else max(calls // 4, 20)
-                mod_us, ref_us = time_pair(module_call, reference, rounds, n)
-                rows.append({
-                    "setting": name, "batch": batch,
-                    "module_us": round(mod_us, 2), "reference_us": round(ref_us, 2),
-                    "ratio": round(mod_us / ref_us, 3),
-                })
-        finally:
-            tf.config.run_functions_eagerly(False)
-    return rows
+def _calls(case: ForwardCase, batch: int, calls: int) -> int:
+    # Eager Keras costs milliseconds a call: fewer calls keep rounds short.
+    n = calls if batch == 1 else max(calls // 4, 5)
+    return n if case.compiled else max(n // 20, 3)
 
 
-def markdown(rows: list[dict[str, Any]]) -> str:
-    lines = [
-        "| setting | batch | module (us) | Keras reference (us) | ratio |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['setting']} | {r['batch']} | {r['module_us']:.1f} | {r['reference_us']:.1f} | {r['ratio']:.3f} |"
-        )
-    return "\n".join(lines)
+def run(rounds: int, calls: int, batches=(1, 256)) -> list:
+    """The forward rows (the runner's entry point)."""
+    return run_forward(
+        "tf", Cases(), rounds=rounds, calls=calls, batches=batches,
+        calls_for=lambda case, batch: _calls(case, batch, calls),
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=40)
-    parser.add_argument("--calls", type=int, default=300, help="calls per round (a quarter when eager)")
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--calls", type=int, default=200, help="calls per round at batch 1")
     args = parser.parse_args()
 
     rows = run(args.rounds, args.calls)
     print(markdown(rows))
-    for r in rows:
-        if r["setting"].startswith("tf.function"):
-            verdict = "meets" if r["ratio"] <= TARGET_RATIO else "MISSES"
-            print(f"{r['setting']}, batch {r['batch']}: ratio {r['ratio']:.3f} {verdict} the target {TARGET_RATIO}")
-        elif r["setting"].startswith("concrete"):
-            extra = r["module_us"] - r["reference_us"]
-            print(f"{r['setting']}, batch {r['batch']}: the module's own cost is {extra:.1f} us per call")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({
-        "benchmark": "tf_forward",
-        "module": "DefaultPPORLModule fcnet_hiddens=[64, 64] tanh, obs (4,), Discrete(2)",
-        "reference": "keras.Sequential([Dense(64, tanh), Dense(64, tanh), Dense(2)]), "
-                     "under tf.function or eager",
-        "target_ratio_tf_function": TARGET_RATIO,
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "rounds": args.rounds,
-        "calls_per_round": args.calls,
-        "rows": rows,
+        "benchmark": "tf_forward", "tensorflow": tf.__version__, "keras": keras.__version__,
+        "python": platform.python_version(), "rounds": args.rounds,
+        "calls_per_round_batch1": args.calls, "rows": [r.as_dict() for r in rows],
     }, indent=2) + "\n")
     print(f"wrote {RESULTS}")
 

@@ -1,26 +1,23 @@
 """Forward-pass overhead of the torch backend against a plain torch network, in one process.
 
-Measures ``forward_inference`` of the default PPO module ([64, 64] tanh MLP, CartPole
-spaces) at batch 1 and 256 against the same network (same weights) as a plain
-``torch.nn.Sequential(Linear, Tanh, Linear, Tanh, Linear)`` called under
-``torch.no_grad()``. ``forward_inference`` computes exactly that network (the value
-head is not evaluated), so the ratio is the library's overhead:
+The default PPO module ([64, 64] tanh MLP, CartPole spaces, shared encoder) against the
+same network (same weights) as plain ``torch.nn`` layers, an encoder
+``Sequential(Linear, Tanh, Linear, Tanh)`` and a ``Linear`` policy head:
 
-- ``eager, tensor obs``: ``module.forward_inference({"obs": tensor})`` against
-  ``with torch.no_grad(): net(tensor)``. The target is a ratio of at most 1.15 at
-  batch 1.
-- ``eager, numpy obs``: NumPy observations (as from an environment): the module
-  converts them; the reference calls ``torch.from_numpy`` first.
-- ``compiled``: ``rlm.get_backend("torch").compile(module)`` against
-  ``torch.compile(net)`` (tensor observations); skipped with ``--no-compile``.
+- ``forward_inference`` / ``forward_exploration``: the module computes exactly
+  ``head(encoder(x))`` (the value head is not evaluated); the reference is that call
+  under ``torch.no_grad()`` in eval mode.
+- ``forward_train``: the module returns the logits and the encoder's embeddings with
+  gradients; the reference is ``h = encoder(x); head(h)`` in train mode with gradients.
+- variants: ``eager`` (tensor observations), ``eager, numpy obs`` (NumPy observations as
+  from an environment: the module converts them, the reference calls
+  ``torch.from_numpy``), and ``torch.compile`` (``rlm.get_backend("torch").compile(module)``
+  against ``torch.compile`` of the reference functions).
 
-Each setting runs with ``torch.set_num_threads(1)`` and with torch's default thread
-count. Calls of the module and the reference alternate in rounds (the order flips every
-round) so that machine noise hits both alike; a figure is the median over rounds of the
-mean time per call in a round, and the ratio is module / reference of those medians.
+Targets at batch 1: at most 1.15x eager, 1.10x compiled.
 
 Usage:
-    python benchmarks/torch_forward.py [--rounds 40] [--calls 300] [--no-compile]
+    python benchmarks/torch_forward.py [--rounds 20] [--calls 200] [--no-compile] [--threads 1]
 
 Prints a markdown table and writes JSON to benchmarks/results/torch_forward.json.
 """
@@ -30,184 +27,140 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
-import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import torch
+from _common import SMALL_HIDDEN, mlp_weights, small_ppo
+from _forward import ForwardCase, assert_close, markdown, run_forward
 
 import rlmodule_core as rlm
-from rlmodule_core import Columns, DefaultModelConfig
-from rlmodule_core.modules import DefaultPPORLModule
+from rlmodule_core import Columns
 
-TARGET_RATIO = 1.15
 RESULTS = Path(__file__).parent / "results" / "torch_forward.json"
-OBS_DIM, N_ACTIONS, HIDDEN = 4, 2, [64, 64]
 
 
-def build_module() -> Any:
-    return rlm.RLModuleSpec(
-        module_class=DefaultPPORLModule,
-        observation_space=gym.spaces.Box(-np.inf, np.inf, (OBS_DIM,), np.float32),
-        action_space=gym.spaces.Discrete(N_ACTIONS),
-        model_config=DefaultModelConfig(fcnet_hiddens=HIDDEN, fcnet_activation="tanh"),
-        framework="torch",
-    ).build()
+def _linear(kernel: np.ndarray, bias: np.ndarray) -> torch.nn.Linear:
+    layer = torch.nn.Linear(kernel.shape[0], kernel.shape[1])
+    with torch.no_grad():
+        layer.weight.copy_(torch.from_numpy(kernel.T))
+        layer.bias.copy_(torch.from_numpy(bias))
+    return layer
 
 
-def reference_network(module: Any) -> torch.nn.Sequential:
-    """The module's policy network as plain torch layers, with the module's weights."""
-    state = module.get_state()
-    kernels = [
-        "encoder.mlp.layers.0.kernel", "encoder.mlp.layers.1.kernel", "pi.layers.0.kernel",
-    ]
-    linears = []
-    for key in kernels:
-        kernel = torch.from_numpy(state[key])
-        linear = torch.nn.Linear(kernel.shape[0], kernel.shape[1])
+def reference_network(module: Any) -> tuple[torch.nn.Sequential, torch.nn.Linear]:
+    """The module's policy network as plain torch layers (encoder, head), same weights."""
+    weights = mlp_weights(module.get_state(), len(SMALL_HIDDEN))
+    layers: list[torch.nn.Module] = []
+    for kernel, bias in weights[:-1]:
+        layers += [_linear(kernel, bias), torch.nn.Tanh()]
+    return torch.nn.Sequential(*layers), _linear(*weights[-1])
+
+
+def _no_grad(fn: Callable[[], Any]) -> Callable[[], Any]:
+    def call() -> Any:
         with torch.no_grad():
-            linear.weight.copy_(kernel.T)
-            linear.bias.copy_(torch.from_numpy(state[key.replace("kernel", "bias")]))
-        linears.append(linear)
-    net = torch.nn.Sequential(linears[0], torch.nn.Tanh(), linears[1], torch.nn.Tanh(), linears[2])
-    return net.eval()
+            return fn()
+    return call
 
 
-def settings(compile_too: bool) -> list[tuple[str, Callable[[np.ndarray], tuple[Callable, Callable]]]]:
-    """(name, make) pairs; ``make(obs)`` returns (module call, reference call)."""
-    module = build_module()
-    net = reference_network(module)
+def _checks(module_call: Callable, reference: Callable, train: bool, what: str) -> Callable[[], None]:
+    def check() -> None:
+        out, want = module_call(), reference()
+        logits = want[1] if train else want
+        assert_close(out[Columns.ACTION_DIST_INPUTS].detach(), logits.detach(), what)
+        if train:
+            assert_close(out[Columns.EMBEDDINGS].detach(), want[0].detach(), what)
+    return check
 
-    def eager_tensor(obs):
+
+def _phase_cases(variant: str, compiled: bool, module: Any, batch: dict, infer: Callable,
+                 train: Callable, ref_name: str) -> list[ForwardCase]:
+    cases = []
+    for phase in ("forward_inference", "forward_exploration", "forward_train"):
+        method = getattr(module, phase)
+        call = partial(method, batch)
+        reference = train if phase == "forward_train" else infer
+        cases.append(ForwardCase(
+            variant, phase, compiled, call, reference, ref_name,
+            check=_checks(call, reference, phase == "forward_train", f"torch {variant} {phase}"),
+        ))
+    return cases
+
+
+class Cases:
+    """Builds the modules and reference networks once; ``__call__(obs)`` gives the cases."""
+
+    def __init__(self, compile_too: bool = True) -> None:
+        self.module = small_ppo("torch")
+        encoder, head = reference_network(self.module)
+        # Separate reference objects per mode, so no call ever switches train/eval.
+        self.eval_net = torch.nn.Sequential(encoder, head).eval()
+        self.train_encoder, self.train_head = reference_network(self.module)
+        self.compiled = None
+        if compile_too:
+            self.compiled = rlm.get_backend("torch").compile(small_ppo("torch"))
+            self.compiled_infer = torch.compile(torch.nn.Sequential(*reference_network(self.module)).eval())
+            enc, head = reference_network(self.module)
+            self.compiled_train = torch.compile(lambda x: (h := enc(x), head(h)))
+
+    def _train_ref(self, x: torch.Tensor) -> Callable[[], Any]:
+        enc, head = self.train_encoder, self.train_head
+        def call() -> Any:
+            h = enc(x)
+            return h, head(h)
+        return call
+
+    def __call__(self, obs: np.ndarray) -> list[ForwardCase]:
         x = torch.from_numpy(obs)
         batch = {Columns.OBS: x}
-
-        def reference():
-            with torch.no_grad():
-                return net(x)
-
-        return (lambda: module.forward_inference(batch)), reference
-
-    def eager_numpy(obs):
-        batch = {Columns.OBS: obs}
-
-        def reference():
-            with torch.no_grad():
-                return net(torch.from_numpy(obs))
-
-        return (lambda: module.forward_inference(batch)), reference
-
-    out = [("eager, tensor obs", eager_tensor), ("eager, numpy obs", eager_numpy)]
-    if compile_too:
-        compiled_module = rlm.get_backend("torch").compile(build_module())
-        compiled_module.set_state(module.get_state())
-        compiled_net = torch.compile(reference_network(module))
-
-        def compiled(obs):
-            x = torch.from_numpy(obs)
-            batch = {Columns.OBS: x}
-
-            def reference():
-                with torch.no_grad():
-                    return compiled_net(x)
-
-            return (lambda: compiled_module.forward_inference(batch)), reference
-
-        out.append(("compiled, tensor obs", compiled))
-    return out
-
-
-def check_same_outputs(module_call: Callable, reference: Callable) -> None:
-    got = module_call()[Columns.ACTION_DIST_INPUTS]
-    want = reference()
-    if not torch.allclose(got, want, atol=1e-5):
-        raise AssertionError("The module and the reference network disagree; the benchmark is void.")
-
-
-def time_pair(module_call: Callable, reference: Callable, rounds: int, calls: int) -> tuple[float, float]:
-    """Median over rounds of the mean microseconds per call, module and reference."""
-    for fn in (module_call, reference):  # warm-up (and compilation)
-        for _ in range(max(calls // 4, 20)):
-            fn()
-    per_call: dict[str, list[float]] = {"module": [], "reference": []}
-    for r in range(rounds):
-        order = [("module", module_call), ("reference", reference)]
-        if r % 2:
-            order.reverse()
-        for name, fn in order:
-            start = time.perf_counter()
-            for _ in range(calls):
-                fn()
-            per_call[name].append((time.perf_counter() - start) / calls * 1e6)
-    return statistics.median(per_call["module"]), statistics.median(per_call["reference"])
-
-
-def run(rounds: int, calls: int, compile_too: bool) -> list[dict[str, Any]]:
-    default_threads = torch.get_num_threads()
-    rng = np.random.default_rng(0)
-    rows = []
-    cases = settings(compile_too)
-    for threads in sorted({1, default_threads}):
-        torch.set_num_threads(threads)
-        for name, make in cases:
-            for batch in (1, 256):
-                obs = rng.uniform(-1, 1, (batch, OBS_DIM)).astype(np.float32)
-                module_call, reference = make(obs)
-                check_same_outputs(module_call, reference)
-                n = calls if batch == 1 else max(calls // 4, 20)
-                mod_us, ref_us = time_pair(module_call, reference, rounds, n)
-                rows.append({
-                    "setting": name, "threads": threads, "batch": batch,
-                    "module_us": round(mod_us, 2), "reference_us": round(ref_us, 2),
-                    "ratio": round(mod_us / ref_us, 3),
-                })
-    torch.set_num_threads(default_threads)
-    return rows
-
-
-def markdown(rows: list[dict[str, Any]]) -> str:
-    lines = [
-        "| setting | threads | batch | module (us) | torch reference (us) | ratio |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['setting']} | {r['threads']} | {r['batch']} | {r['module_us']:.1f} | "
-            f"{r['reference_us']:.1f} | {r['ratio']:.3f} |"
+        net = self.eval_net
+        cases = _phase_cases(
+            "eager", False, self.module, batch, _no_grad(lambda: net(x)), self._train_ref(x),
+            "nn.Sequential under torch.no_grad() (train: with gradients)",
         )
-    return "\n".join(lines)
+        numpy_batch = {Columns.OBS: obs}
+        numpy_call = partial(self.module.forward_inference, numpy_batch)
+        numpy_ref = _no_grad(lambda: net(torch.from_numpy(obs)))
+        cases.append(ForwardCase(
+            "eager, numpy obs", "forward_inference", False, numpy_call, numpy_ref,
+            "torch.from_numpy + nn.Sequential under torch.no_grad()",
+            check=_checks(numpy_call, numpy_ref, False, "torch numpy obs"),
+        ))
+        if self.compiled is not None:
+            infer, train = self.compiled_infer, self.compiled_train
+            cases += _phase_cases(
+                "torch.compile", True, self.compiled, batch, _no_grad(lambda: infer(x)),
+                partial(train, x), "torch.compile(nn.Sequential) (train: with gradients)",
+            )
+        return cases
+
+
+def run(rounds: int, calls: int, compile_too: bool = True, batches=(1, 256)) -> list:
+    """The forward rows (the runner's entry point)."""
+    return run_forward("torch", Cases(compile_too), rounds=rounds, calls=calls, batches=batches)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=40)
-    parser.add_argument("--calls", type=int, default=300, help="calls per round at batch 1")
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--calls", type=int, default=200, help="calls per round at batch 1")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows")
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
 
     rows = run(args.rounds, args.calls, not args.no_compile)
     print(markdown(rows))
-    target = [r for r in rows if r["setting"] == "eager, tensor obs" and r["batch"] == 1]
-    for r in target:
-        verdict = "meets" if r["ratio"] <= TARGET_RATIO else "MISSES"
-        print(f"batch 1, eager, {r['threads']} thread(s): ratio {r['ratio']:.3f} {verdict} the target {TARGET_RATIO}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({
-        "benchmark": "torch_forward",
-        "module": "DefaultPPORLModule fcnet_hiddens=[64, 64] tanh, obs (4,), Discrete(2)",
-        "reference": "torch.nn.Sequential(Linear, Tanh, Linear, Tanh, Linear) under torch.no_grad()",
-        "target_ratio_batch1_eager": TARGET_RATIO,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "default_threads": torch.get_num_threads(),
-        "rounds": args.rounds,
-        "calls_per_round_batch1": args.calls,
-        "rows": rows,
+        "benchmark": "torch_forward", "torch": torch.__version__,
+        "python": platform.python_version(), "threads": args.threads,
+        "rounds": args.rounds, "calls_per_round_batch1": args.calls,
+        "rows": [r.as_dict() for r in rows],
     }, indent=2) + "\n")
     print(f"wrote {RESULTS}")
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
 from pathlib import Path
+
+from _common import thread_env
 
 HERE = Path(__file__).parent
 OURS = """
@@ -35,20 +36,9 @@ print(json.dumps(run(seed={seed}, total_timesteps={steps}, torch_threads={thread
 """
 
 
-def _env(threads: int) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
-        TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS=str(threads),
-        XLA_FLAGS=f"--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={threads}",
-        TF_CPP_MIN_LOG_LEVEL="3",
-    )
-    return env
-
-
 def _run(code: str, threads: int) -> dict:
     prologue = f"import torch; torch.set_num_threads({threads})\n" if "torch" in code or "'torch'" in code else ""
-    result = subprocess.run([sys.executable, "-c", prologue + code], capture_output=True, text=True, env=_env(threads))
+    result = subprocess.run([sys.executable, "-c", prologue + code], capture_output=True, text=True, env=thread_env(threads))
     if result.returncode != 0:
         return {"error": result.stderr.strip().splitlines()[-1] if result.stderr else "failed"}
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -59,36 +49,36 @@ def _median(runs: list[dict], key: str) -> float | None:
     return statistics.median(values) if values else None
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backends", default="torch,jax,tf")
-    parser.add_argument("--seeds", default="1,2,3")
-    parser.add_argument("--steps", type=int, default=500_000)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--dqn", action="store_true", help="also run DQN (target: return >= 200)")
-    args = parser.parse_args()
-    seeds = [int(s) for s in args.seeds.split(",")]
+def run_jobs(backends: list[str], seeds: list[int], steps: int = 500_000, threads: int = 1,
+             dqn: bool = False) -> list[dict]:
+    """One row per run kind (the reference first), each with its per-seed runs and medians."""
     rows = []
     jobs = [("reference PyTorch PPO (single file)", REFERENCE, {})]
-    jobs += [(f"rlmodule PPO ({b})", OURS, {"algo": "ppo", "framework": b, "solve": None}) for b in args.backends.split(",")]
-    if args.dqn:
-        jobs += [(f"rlmodule DQN ({b})", OURS, {"algo": "dqn", "framework": b, "solve": 200.0}) for b in args.backends.split(",")]
+    jobs += [(f"rlmodule PPO ({b})", OURS, {"algo": "ppo", "framework": b, "solve": None}) for b in backends]
+    if dqn:
+        jobs += [(f"rlmodule DQN ({b})", OURS, {"algo": "dqn", "framework": b, "solve": 200.0}) for b in backends]
     for name, template, params in jobs:
         runs = []
         for seed in seeds:
-            steps = 100_000 if params.get("algo") == "dqn" else args.steps
-            code = template.format(here=str(HERE), seed=seed, steps=steps, threads=args.threads, **params)
-            runs.append(_run(code, args.threads))
+            job_steps = min(steps, 100_000) if params.get("algo") == "dqn" else steps
+            code = template.format(here=str(HERE), seed=seed, steps=job_steps, threads=threads, **params)
+            runs.append(_run(code, threads))
             print(f"{name} seed {seed}: {runs[-1]}", file=sys.stderr)
         rows.append({
-            "name": name, "runs": runs, "solved": sum(bool(r.get("solved")) for r in runs),
+            "name": name, "backend": params.get("framework"), "runs": runs,
+            "solved": sum(bool(r.get("solved")) for r in runs),
             "median_solve_time_s": _median(runs, "solve_time_s"),
             "median_solve_steps": _median(runs, "solve_steps"),
             "median_steps_per_s": _median(runs, "steps_per_s"),
         })
+    return rows
+
+
+def table(rows: list[dict], seeds: list[int], threads: int) -> str:
+    """The markdown table: time to solve and throughput, with ratios to the reference."""
     reference = rows[0]["median_solve_time_s"]
     lines = [
-        f"Time to solve CartPole-v1 (seeds {args.seeds}, {args.threads} thread(s), median over seeds)",
+        f"Time to solve CartPole-v1 (seeds {','.join(map(str, seeds))}, {threads} thread(s), median over seeds)",
         "",
         "| run | solved | solve time (s) | ratio to reference | env steps to solve | steps/s |",
         "|---|---|---|---|---|---|",
@@ -103,11 +93,24 @@ def main() -> None:
             if steps is not None else
             f"| {row['name']} | {row['solved']}/{len(seeds)} | n/a | n/a | n/a | {row['median_steps_per_s'] or 0:,.0f} |"
         )
-    table = "\n".join(lines)
-    print(table)
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backends", default="torch,jax,tf")
+    parser.add_argument("--seeds", default="1,2,3")
+    parser.add_argument("--steps", type=int, default=500_000)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--dqn", action="store_true", help="also run DQN (target: return >= 200)")
+    args = parser.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",")]
+    rows = run_jobs(args.backends.split(","), seeds, args.steps, args.threads, args.dqn)
+    text = table(rows, seeds, args.threads)
+    print(text)
     out = HERE / "results"
     out.mkdir(exist_ok=True)
-    (out / "train_cartpole.md").write_text(table + "\n")
+    (out / "train_cartpole.md").write_text(text + "\n")
     (out / "train_cartpole.json").write_text(json.dumps(rows, indent=2))
 
 

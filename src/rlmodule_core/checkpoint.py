@@ -131,12 +131,14 @@ def _canonical(metadata: Mapping[str, Any]) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
 
 
-def _sha256_file(path: Path) -> str:
+def _sha256_file(path: Path, *, sync: bool = False) -> str:
+    """The file's sha256; ``sync`` also flushes it to disk (for files just written)."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(1 << 22):
             digest.update(chunk)
-        os.fsync(f.fileno())
+        if sync:
+            os.fsync(f.fileno())
     return digest.hexdigest()
 
 
@@ -151,10 +153,20 @@ def _hashed_files(directory: Path) -> list[str]:
     return names
 
 
-def write_metadata(directory: Path, metadata: dict[str, Any]) -> dict[str, Any]:
-    """Adds the file checksums and the metadata's own checksum, then writes it."""
+def write_metadata(
+    directory: Path, metadata: dict[str, Any], known: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Adds the file checksums and the metadata's own checksum, then writes it.
+
+    ``known`` holds the sha256 of files whose writer computed it (and fsynced them);
+    every other file is read back, hashed and fsynced here.
+    """
     metadata = dict(metadata)
-    metadata["files"] = {name: _sha256_file(directory / name) for name in _hashed_files(directory)}
+    known = known or {}
+    metadata["files"] = {
+        name: known[name] if name in known else _sha256_file(directory / name, sync=True)
+        for name in _hashed_files(directory)
+    }
     metadata[_HASH_FIELD] = hashlib.sha256(_canonical(metadata)).hexdigest()
     text = json.dumps(metadata, indent=2, sort_keys=True, allow_nan=False)
     with open(directory / METADATA_FILE, "w") as f:
@@ -199,23 +211,39 @@ def read_metadata(directory: str | os.PathLike, *, verify: bool = True) -> dict[
     return metadata
 
 
-def verify_checkpoint(directory: Path, metadata: Mapping[str, Any]) -> None:
-    """Checks the metadata checksum and every listed file's sha256."""
-    meta_path = directory / METADATA_FILE
+def verify_metadata(directory: Path, metadata: Mapping[str, Any]) -> None:
+    """Checks the metadata's own checksum (cheap: no file is read)."""
     if hashlib.sha256(_canonical(metadata)).hexdigest() != metadata.get(_HASH_FIELD):
         raise CorruptCheckpointError(
-            f"{meta_path} is corrupted: its content does not match its checksum "
-            f"({_HASH_FIELD}). Re-save the checkpoint."
+            f"{directory / METADATA_FILE} is corrupted: its content does not match its "
+            f"checksum ({_HASH_FIELD}). Re-save the checkpoint."
         )
+
+
+def verify_checkpoint(
+    directory: Path, metadata: Mapping[str, Any], *, skip: tuple[str, ...] = ()
+) -> None:
+    """Checks the metadata checksum and every listed file's sha256.
+
+    ``skip`` names files the caller verifies itself while reading them
+    (``load_state_file(..., sha256=...)``), so that no file is read twice.
+    """
+    verify_metadata(directory, metadata)
     for name, expected in metadata.get("files", {}).items():
+        if name in skip:
+            continue
         file = directory / name
         if not file.is_file():
             raise CorruptCheckpointError(f"Checkpoint file {file} is missing.")
         if _sha256_file(file) != expected:
-            raise CorruptCheckpointError(
-                f"Checkpoint file {file} is corrupted or truncated: its sha256 does not match "
-                f"{METADATA_FILE}. Re-save the checkpoint."
-            )
+            raise _corrupt(file)
+
+
+def _corrupt(file: Path) -> CorruptCheckpointError:
+    return CorruptCheckpointError(
+        f"Checkpoint file {file} is corrupted or truncated: its sha256 does not match "
+        f"{METADATA_FILE}. Re-save the checkpoint."
+    )
 
 
 # ---- atomic directories ---------------------------------------------------------------
@@ -256,27 +284,32 @@ def atomic_directory(target: str | os.PathLike) -> Iterator[Path]:
 # ---- state files ----------------------------------------------------------------------
 
 
-def save_state_file(path: Path, state: Mapping[str, Any]) -> None:
-    from safetensors.numpy import save_file
+def save_state_file(path: Path, state: Mapping[str, Any]) -> str:
+    """Writes ``state`` as a safetensors file (fsynced) and returns its sha256 (hex)."""
+    from rlmodule_core import _safetensors
 
-    arrays = {}
-    for key, value in state.items():
-        array = np.asarray(value)
-        # Not np.ascontiguousarray: it turns 0-d arrays (scalars, step counters) into 1-d.
-        array = array if array.flags.c_contiguous else array.copy(order="C")
-        if array.dtype == object:
-            raise ValueError(f"State entry {key!r} is not a numeric array ({type(value).__name__}).")
-        arrays[key] = array
-    save_file(arrays, str(path))
+    return _safetensors.write(path, state)
 
 
-def load_state_file(path: Path) -> dict[str, np.ndarray]:
-    from safetensors.numpy import load_file
+def load_state_file(path: Path, *, sha256: str | None = None) -> dict[str, np.ndarray]:
+    """Reads a safetensors state file; with ``sha256``, first checks the file against it.
 
+    Raises:
+        CorruptCheckpointError: the file is missing, altered (sha256) or malformed.
+    """
+    from rlmodule_core import _safetensors
+
+    if not path.is_file():
+        raise CorruptCheckpointError(f"Checkpoint file {path} is missing.")
     try:
-        return load_file(str(path))
-    except Exception as err:  # safetensors raises its own error types
+        state, digest = _safetensors.read(path)
+    except (OSError, _safetensors.SafetensorsError) as err:
+        if sha256 is not None and _sha256_file(path) != sha256:
+            raise _corrupt(path) from err
         raise CorruptCheckpointError(f"Checkpoint file {path} cannot be read: {err}") from err
+    if sha256 is not None and digest != sha256:
+        raise _corrupt(path)
+    return state
 
 
 # ---- the mixin ------------------------------------------------------------------------

@@ -55,6 +55,24 @@ def build_scope(backend: str | None, seed: int | None) -> Iterator[BuildScope]:
         _scope.reset(token)
 
 
+_skip: contextvars.ContextVar[bool] = contextvars.ContextVar("rlmodule_skip_init", default=False)
+
+
+@contextlib.contextmanager
+def skip_initialization() -> Iterator[None]:
+    """Layers built inside get zero parameters instead of random draws.
+
+    Only for builds whose every parameter is overwritten right after (``from_checkpoint``
+    restores strictly): drawing and orthogonalizing millions of random numbers costs
+    more than loading them.
+    """
+    token = _skip.set(True)
+    try:
+        yield
+    finally:
+        _skip.reset(token)
+
+
 def current_scope() -> BuildScope | None:
     """The active build scope, or None outside any module's ``setup()``."""
     return _scope.get()
@@ -117,6 +135,8 @@ def initialize(
     Example:
         >>> initialize({"name": "orthogonal", "gain": 0.01}, (64, 2), fan_in=64, fan_out=2)
     """
+    if _skip.get():
+        return np.zeros(shape, dtype=dtype)
     if spec is None:
         spec = default
     rng = _rng()

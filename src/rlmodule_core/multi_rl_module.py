@@ -216,12 +216,14 @@ class MultiRLModule(RLModule):
         *,
         not_components: str | Iterable[str] | None = None,
         inference_only: bool = False,
+        out: Mapping[str, Mapping[str, np.ndarray]] | None = None,
         **kwargs: Any,
     ) -> dict[str, dict[str, np.ndarray]]:
         """``{module_id: sub_state}``.
 
         ``components``/``not_components`` name module IDs, or ``"module_id.prefix"`` for
-        part of one module.
+        part of one module. ``out`` (``{module_id: sub_state}``, e.g. an earlier result)
+        gives each module arrays to fill in place (see ``RLModule.get_state``).
         """
         selected = self._split_components(components) if components is not None else None
         excluded = self._split_components(not_components) if not_components is not None else {}
@@ -235,6 +237,7 @@ class MultiRLModule(RLModule):
                 selected[module_id] if selected is not None else None,
                 not_components=excluded.get(module_id),
                 inference_only=inference_only,
+                out=None if out is None else out.get(module_id),
             )
         return state
 

@@ -367,12 +367,26 @@ class RLModule(Checkpointable, abc.ABC):  # noqa: B024 - _forward is checked at 
         """Copies validated arrays into the parameters in place (backend hook)."""
         raise NotImplementedError
 
+    def _state_read_into(self, keys: list[str], out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``_state_read(keys)``, filling the arrays of ``out`` in place (optional backend hook).
+
+        ``out`` holds only arrays already checked to be C-contiguous, writable and of the
+        key's canonical shape and dtype. This default reads fresh copies and copies them
+        over (right on any backend); a backend overrides it to copy straight into ``out``.
+        """
+        state = self._state_read(keys)
+        for key, array in out.items():
+            np.copyto(array, state[key])
+            state[key] = array
+        return state
+
     def get_state(
         self,
         components: str | Iterable[str] | None = None,
         *,
         not_components: str | Iterable[str] | None = None,
         inference_only: bool = False,
+        out: Mapping[str, np.ndarray] | None = None,
         **kwargs: Any,
     ) -> dict[str, np.ndarray]:
         """The module's weights as ``{"dotted.path": np.ndarray}`` (CPU copies).
@@ -382,13 +396,20 @@ class RLModule(Checkpointable, abc.ABC):  # noqa: B024 - _forward is checked at 
             not_components: drop keys at or below these dotted prefixes.
             inference_only: drop the keys under ``get_non_inference_attributes()``
                 (what an env runner needs, e.g. for weight sync).
+            out: arrays to reuse, typically an earlier result of this call. Each entry
+                whose key, shape and dtype match (C-contiguous and writable) is
+                overwritten in place and returned; other keys get new arrays. Repeated
+                weight syncs then skip allocating and page-faulting fresh memory, which
+                costs about as much as the copy itself.
 
         Example:
             >>> state = module.get_state()
             >>> sorted(state)[:2]
             ['encoder.layers.0.bias', 'encoder.layers.0.kernel']
+            >>> state = module.get_state(out=state)  # the same arrays, refreshed
         """
-        keys = list(self._state_shapes())
+        shapes = self._state_shapes()
+        keys = list(shapes)
         if components is not None:
             prefixes = _as_list(components)
             unknown = [p for p in prefixes if not any(_under(k, [p]) for k in keys)]
@@ -404,7 +425,9 @@ class RLModule(Checkpointable, abc.ABC):  # noqa: B024 - _forward is checked at 
         if inference_only and not self.inference_only:
             excluded = self._non_inference_prefixes()
             keys = [k for k in keys if not _under(k, excluded)]
-        return self._state_read(keys)
+        if out is None:
+            return self._state_read(keys)
+        return self._state_read_into(keys, _reusable(out, keys, shapes))
 
     def set_state(self, state: Mapping[str, Any], *, strict: bool = True) -> StateMismatch:
         """Loads weights from ``{"dotted.path": array}``, in place.
@@ -516,6 +539,20 @@ def _preview(keys: list[str], limit: int = 10) -> str:
     return shown + (f", ... (+{len(keys) - limit} more)" if len(keys) > limit else "")
 
 
+def _reusable(out: Mapping[str, Any], keys: list[str], shapes: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """The entries of ``out`` that ``get_state`` can fill in place for ``keys``."""
+    found = {}
+    for key in keys:
+        array = out.get(key)
+        if type(array) is not np.ndarray:
+            continue
+        shape, dtype = shapes[key]
+        flags = array.flags
+        if array.shape == tuple(shape) and array.dtype == dtype and flags.c_contiguous and flags.writeable:
+            found[key] = array
+    return found
+
+
 def _as_list(value: str | Iterable[str]) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
@@ -537,22 +574,31 @@ def _write_module_checkpoint(module: RLModule, directory, state) -> None:
     )
 
     metadata = module_metadata(module, "rl_module")  # validates the config before any write
-    save_state_file(directory / STATE_FILE, module.get_state() if state is None else state)
+    digest = save_state_file(directory / STATE_FILE, module.get_state() if state is None else state)
     metadata["state_file"] = STATE_FILE
-    write_metadata(directory, metadata)
+    write_metadata(directory, metadata, known={STATE_FILE: digest})
 
 
 def _prepare_from_checkpoint(module: RLModule, directory, component: str | None) -> _StatePlan:
     """Reads a single-module checkpoint and validates it against ``module`` (no write)."""
-    from rlmodule_core.checkpoint import CheckpointError, load_state_file, read_metadata
+    from rlmodule_core.checkpoint import (
+        CheckpointError,
+        load_state_file,
+        read_metadata,
+        verify_checkpoint,
+    )
 
-    metadata = read_metadata(directory)
+    metadata = read_metadata(directory, verify=False)
+    # The state file is checked against its sha256 as it is read: read once, not twice.
+    state_file = metadata.get("state_file")
+    verify_checkpoint(directory, metadata, skip=(state_file,))
     if metadata.get("kind") != "rl_module":
         raise CheckpointError(
             f"{directory} holds a MultiRLModule checkpoint; restore one module from its "
             "sub-directory (path/<module_id>) or restore into a MultiRLModule."
         )
-    state = load_state_file(directory / metadata["state_file"])
+    state_file = metadata["state_file"]
+    state = load_state_file(directory / state_file, sha256=metadata.get("files", {}).get(state_file))
     if component is None:
         return module._prepare_state(state, strict=True)
     state = {k: v for k, v in state.items() if _under(k, [component])}

@@ -25,6 +25,25 @@ def test_get_state_returns_copies(framework):
     assert not np.array_equal(module.get_state()["pi.kernel"], state["pi.kernel"])
 
 
+def test_get_state_out_refills_matching_arrays_in_place(framework):
+    module = build(TinyPolicy, framework)
+    first = module.get_state()
+    changed = {k: v + 1.0 for k, v in first.items()}
+    module.set_state(changed)
+    out = dict(first)
+    out["pi.kernel"] = np.zeros((2, 2), np.float32)  # wrong shape: a new array instead
+    out["pi.bias"] = first["pi.bias"].astype(np.float64)  # wrong dtype: a new array instead
+    out["not.a.key"] = np.zeros(3, np.float32)  # ignored
+    got = module.get_state(out=out)
+    assert states_equal(got, changed)
+    assert all(got[k] is first[k] for k in first if not k.startswith("pi."))
+    assert got["pi.kernel"] is not out["pi.kernel"] and got["pi.bias"] is not out["pi.bias"]
+    got["vf.kernel"][...] = 123.0  # still copies: the module does not alias them
+    assert not np.array_equal(module.get_state()["vf.kernel"], got["vf.kernel"])
+    slim = module.get_state(inference_only=True, out=first)
+    assert "vf.kernel" not in slim and slim["encoder.net.layers.0.kernel"] is first["encoder.net.layers.0.kernel"]
+
+
 def test_set_state_copies_in_and_casts(framework):
     module = build(TinyPolicy, framework)
     state = {k: v.astype(np.float64) + 1.0 for k, v in module.get_state().items()}

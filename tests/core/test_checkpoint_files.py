@@ -187,3 +187,11 @@ def test_native_module_refuses_another_framework(tmp_path):
     with pytest.raises(ValueError, match=r"native 'numpy' module .* cannot be restored on 'jax'.*neutral RLModule base"):
         rlm.RLModule.from_checkpoint(tmp_path / "native", framework="flax")
     assert isinstance(rlm.RLModule.from_checkpoint(tmp_path / "native"), NativeNumpyPolicy)
+
+
+def test_from_checkpoint_restores_every_weight_and_leaves_later_builds_random(tmp_path):
+    # from_checkpoint builds without drawing random weights (they are all overwritten).
+    module = make()
+    restored = rlm.RLModule.from_checkpoint(module.save_to_path(tmp_path / "c"))
+    assert all(np.array_equal(restored.get_state()[k], v) for k, v in module.get_state().items())
+    assert np.abs(make().get_state()["pi.kernel"]).sum() > 0

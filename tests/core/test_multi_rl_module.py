@@ -96,6 +96,15 @@ def test_get_state_components_by_module_id_and_prefix():
     assert "vf.kernel" not in m.get_state(inference_only=True)["a"]
 
 
+def test_get_state_out_is_given_per_module_id():
+    m = multi(a=make(), b=make())
+    first = m.get_state()
+    again = m.get_state(out={"a": first["a"]})
+    assert again["a"]["pi.kernel"] is first["a"]["pi.kernel"]
+    assert again["b"]["pi.kernel"] is not first["b"]["pi.kernel"]
+    assert all(np.array_equal(again["b"][k], v) for k, v in first["b"].items())
+
+
 def test_forward_train_on_all_inference_only_modules_raises():
     m = multi(a=make(inference_only=True))
     with pytest.raises(RuntimeError, match="inference-only"):

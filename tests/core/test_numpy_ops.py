@@ -209,3 +209,22 @@ def test_random_draws(ops):
     assert ops.normal(g, (2,), dtype="float64").dtype == np.float64
     # draws from one generator continue its stream
     assert not np.array_equal(ops.normal(g, (3,)), ops.normal(g, (3,)))
+
+
+def test_numpy_layers_call_forward_unless_they_define_call():
+    # Layer calls go straight to forward (no forwarding frame); an own __call__ still wins.
+    from rlmodule_numpy import nn as nnp
+
+    class Plus(nnp.Layer):
+        def forward(self, x):
+            return x + 1
+
+    class Own(Plus):
+        def __call__(self, x):
+            return "own"
+
+    class Below(Own):
+        def forward(self, x):
+            return x + 3
+
+    assert Plus()(1) == 2 and Own()(1) == "own" and Below()(1) == "own" and Below().forward(1) == 4

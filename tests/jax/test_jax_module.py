@@ -57,6 +57,19 @@ def test_module_is_an_nnx_module_and_nnx_state_matches_get_state():
     assert "encoder.net.layers.0.kernel" in module.get_state()
 
 
+def test_set_state_is_not_changed_by_writing_to_the_given_arrays_afterwards():
+    # JAX transfers host arrays asynchronously: the module must not read the caller's
+    # buffer after set_state returns (large arrays showed it reliably).
+    module = build(TinyPolicy, hidden=2048)
+    state = module.get_state()
+    wanted = {k: np.full_like(v, 0.5) for k, v in state.items()}
+    given = {k: v.copy() for k, v in wanted.items()}
+    module.set_state(given)
+    for array in given.values():
+        array[...] = -1.0
+    assert all(np.array_equal(module.get_state()[k], v) for k, v in wanted.items())
+
+
 def test_split_and_merge_round_trip():
     module = build(TinyPolicy, seed=1)
     graphdef, state = nnx.split(module)

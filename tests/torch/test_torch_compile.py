@@ -79,3 +79,19 @@ def test_compile_of_a_multi_rl_module_compiles_each_module():
 def test_compile_rejects_other_objects():
     with pytest.raises(TypeError, match="compiles TorchRLModules"):
         rlm.get_backend("torch").compile(torch.nn.Linear(2, 2))
+
+
+def test_nested_compile_options_reach_every_phase(counters):
+    # torch.compile pops guard_filter_fn from its `options` dict: each phase needs its own copy.
+    seen = []
+
+    def keep_all(entries):
+        seen.append(len(entries))
+        return [True] * len(entries)
+
+    module = build(TinyPolicy, "torch")
+    options = {"guard_filter_fn": keep_all}
+    rlm.get_backend("torch").compile(module, options=options)
+    module.forward_inference(batch(4))
+    module.forward_train(batch(4))
+    assert len(seen) == 2 and options == {"guard_filter_fn": keep_all}

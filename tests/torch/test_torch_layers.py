@@ -44,6 +44,26 @@ def test_dense_without_bias_and_with_initializers():
     close(layer(torch.from_numpy(x)), ref(x))
 
 
+@pytest.mark.parametrize("in_features, out_features", [(300, 2), (6, 300)])
+def test_wide_and_narrow_dense_behave_like_torch_linear(in_features, out_features):
+    # Wide layers keep their weight column-major (see rlmodule_torch.nn._dense_weight);
+    # either way the layer must be interchangeable with torch.nn.Linear.
+    layer, ref = pair("Dense", in_features, out_features)
+    linear = torch.nn.Linear(in_features, out_features)
+    linear.load_state_dict(layer.state_dict())
+    assert layer.weight.shape == linear.weight.shape
+    x = torch.from_numpy(RNG.normal(size=(5, in_features)).astype(np.float32))
+    close(layer(x), ref(x.numpy()))
+    close(layer(x), linear(x).detach().numpy())
+    for net in (layer, linear):
+        net(x).square().sum().backward()
+    close(layer.weight.grad, linear.weight.grad.numpy(), atol=1e-4)
+    optimizer = torch.optim.Adam(layer.parameters(), lr=0.1)
+    optimizer.step()
+    close(layer.weight.t(), ref.kernel, atol=0.2)  # one Adam step moves each weight by <= lr
+    assert not np.allclose(layer.weight.detach().numpy().T, ref.kernel)
+
+
 def test_unknown_activation_lists_the_known_ones():
     with pytest.raises(ValueError, match="Unknown activation 'gelu'.*'relu'"):
         tnn.Dense(2, 2, activation="gelu")

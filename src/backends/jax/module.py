@@ -193,6 +193,10 @@ class JaxRLModule(RLModule, nnx.Module):
         variables = _state.named_variables(self)
         return {key: _state.read(variables[key]) for key in keys}
 
+    def _state_read_into(self, keys: list[str], out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        variables = _state.named_variables(self)
+        return {key: _state.read(variables[key], out.get(key)) for key in keys}
+
     def _state_write(self, state: dict[str, np.ndarray]) -> None:
         variables = _state.named_variables(self)
         for key, value in state.items():

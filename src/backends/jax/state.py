@@ -37,13 +37,19 @@ def named_variables(root: Any) -> dict[str, nnx.Variable]:
     }
 
 
-def read(variable: nnx.Variable) -> np.ndarray:
-    """A writable NumPy copy of the variable's value."""
-    return np.array(variable.get_value(), copy=True)
+def read(variable: nnx.Variable, out: np.ndarray | None = None) -> np.ndarray:
+    """A writable NumPy copy of the variable's value (written into ``out`` when given)."""
+    if out is None:
+        return np.array(variable.get_value(), copy=True)
+    np.copyto(out, variable.get_value())
+    return out
 
 
 def write(variable: nnx.Variable, value: np.ndarray) -> None:
     """Replaces the variable's value (the same ``Variable`` object, so compiled
     forwards, optimizers and ``nnx.split`` states that hold it see the new value)."""
-    # jnp.array copies: the module must never alias the caller's NumPy buffer.
-    variable.set_value(jax.numpy.array(value, copy=True))
+    # The module must never see the caller's buffer: jnp.array(value, copy=True) and
+    # device_put(value) both read it asynchronously, after this call returns, so writing
+    # to it right after set_state could change the weights. The transfer reads a private
+    # host copy instead.
+    variable.set_value(jax.device_put(np.array(value, copy=True)))

@@ -20,10 +20,15 @@ def to_arrays(batch: Any) -> Any:
     """
     if isinstance(batch, np.ndarray):
         return batch.astype(np.float32) if batch.dtype == np.float64 else batch
-    if isinstance(batch, Mapping):
-        converted = {k: to_arrays(v) for k, v in batch.items()}
-        same = all(converted[k] is v for k, v in batch.items())
-        return batch if same else converted
+    if type(batch) is dict or isinstance(batch, Mapping):  # the exact type first: cheaper
+        converted = None
+        for key, value in batch.items():
+            new = to_arrays(value)
+            if new is not value:
+                if converted is None:
+                    converted = dict(batch)
+                converted[key] = new
+        return batch if converted is None else converted
     if isinstance(batch, list | tuple):
         return type(batch)(to_arrays(v) for v in batch)
     if isinstance(batch, float | int | bool) or batch is None or isinstance(batch, str):
@@ -59,6 +64,17 @@ class NumpyRLModule(RLModule):
     def _state_read(self, keys: list[str]) -> dict[str, np.ndarray]:
         arrays = named_arrays(self)
         return {k: arrays[k].copy() for k in keys}
+
+    def _state_read_into(self, keys: list[str], out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        arrays = named_arrays(self)
+        state = {}
+        for key in keys:
+            if key in out:
+                np.copyto(out[key], arrays[key])
+                state[key] = out[key]
+            else:
+                state[key] = arrays[key].copy()
+        return state
 
     def _state_write(self, state: dict[str, np.ndarray]) -> None:
         arrays = named_arrays(self)

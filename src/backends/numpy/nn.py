@@ -22,9 +22,24 @@ from . import ops
 
 
 class Layer:
-    """Base of NumPy layers. ``_param_names`` lists the array attributes in the state."""
+    """Base of NumPy layers. ``_param_names`` lists the array attributes in the state.
+
+    Calling a layer runs its ``forward``: every class's ``__call__`` *is* its ``forward``
+    (set per class, blocks bound to this backend included, unless a class defines its own
+    ``__call__``), which spares a forwarding frame with ``*args, **kwargs`` packing per
+    layer, ~0.15 us each, about a quarter of a small policy's overhead at batch 1.
+    """
 
     _param_names: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        defines_call = next(
+            c for c in cls.__mro__ if "__call__" in vars(c) and not vars(c).get("_call_is_forward")
+        )
+        if defines_call is Layer:
+            cls.__call__ = cls.forward
+            cls._call_is_forward = True
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.forward(*args, **kwargs)

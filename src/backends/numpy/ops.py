@@ -74,6 +74,8 @@ def to_numpy(x: Any) -> np.ndarray:
 
 
 def cast(x: Any, dtype: Any) -> Tensor:
+    if type(x) is np.ndarray and dtype == "float32" and x.dtype == np.float32:
+        return x  # the common no-op (observations are float32), without a dtype lookup
     return np.asarray(x).astype(_dtype(dtype), copy=False)
 
 
@@ -86,6 +88,11 @@ def shape(x: Any) -> tuple[int, ...]:
 
 
 def reshape(x: Any, shape: Shape) -> Tensor:
+    if type(x) is np.ndarray and type(shape) is tuple:
+        try:
+            return x.reshape(shape)  # the common case, without normalizing the shape
+        except TypeError:
+            pass  # e.g. float sizes, which _shape accepts
     return np.reshape(asarray(x), _shape(shape))
 
 

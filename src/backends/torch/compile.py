@@ -38,5 +38,13 @@ def compile_module(module: Any, **options: Any) -> Any:
     for name in COMPILED_ATTRIBUTES:
         # The class's method, not an earlier compiled one, so recompiling never nests.
         original = getattr(type(module), name).__get__(module)
-        module.__dict__[name] = torch.compile(original, **options)
+        module.__dict__[name] = torch.compile(original, **_fresh(options))
     return module
+
+
+def _fresh(options: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``options`` per ``torch.compile`` call: it pops keys (``guard_filter_fn``)
+    from the nested ``options`` dict, so a shared one would reach only the first phase."""
+    if isinstance(options.get("options"), dict):
+        return {**options, "options": dict(options["options"])}
+    return options

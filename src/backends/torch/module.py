@@ -72,19 +72,21 @@ def to_tensors(batch: Any, module: torch.nn.Module) -> Any:
     tensors and Python scalars are left alone. Returns the batch object itself when
     nothing needs converting (no copy on the hot path).
     """
-    if isinstance(batch, torch.Tensor):
-        return batch
-    if isinstance(batch, np.ndarray | np.generic):
-        return _convert(batch, placement(module))
-    if type(batch) is dict or isinstance(batch, Mapping):
+    if type(batch) is dict or isinstance(batch, Mapping):  # the usual batch: checked first
         out = None
         for key, value in batch.items():
+            if isinstance(value, torch.Tensor):
+                continue  # nothing to convert, without a recursive call
             new = to_tensors(value, module)
             if new is not value:
                 if out is None:
                     out = dict(batch)
                 out[key] = new
         return batch if out is None else out
+    if isinstance(batch, torch.Tensor):
+        return batch
+    if isinstance(batch, np.ndarray | np.generic):
+        return _convert(batch, placement(module))
     if isinstance(batch, list | tuple):
         items = [to_tensors(v, module) for v in batch]
         if all(a is b for a, b in zip(items, batch)):
@@ -170,6 +172,10 @@ class TorchRLModule(RLModule, FastModule):
     def _state_read(self, keys: list[str]) -> dict[str, np.ndarray]:
         entries = state.named_entries(self)
         return {k: state.read(entries[k]) for k in keys}
+
+    def _state_read_into(self, keys: list[str], out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        entries = state.named_entries(self)
+        return {k: state.read(entries[k], out.get(k)) for k in keys}
 
     def _state_write(self, arrays: dict[str, np.ndarray]) -> None:
         state.write(state.named_entries(self), arrays)

@@ -75,7 +75,8 @@ def named_entries(root: torch.nn.Module) -> dict[str, Entry]:
         if id(module) in seen_modules:
             continue
         seen_modules.add(id(module))
-        layout = getattr(module, "_state_layout", None)
+        # On the class: a failed instance look-up runs nn.Module.__getattr__ (slow).
+        layout = getattr(type(module), "_state_layout", None)
         if layout is not None:
             for name, attribute, transform in layout:
                 add(prefix + name, getattr(module, attribute), transform)
@@ -95,7 +96,14 @@ def named_entries(root: torch.nn.Module) -> dict[str, Entry]:
 
 def shape_and_dtype(entry: Entry) -> tuple[tuple[int, ...], np.dtype]:
     """The canonical shape and the NumPy dtype (float32 for bfloat16) of an entry."""
-    shape = tuple(_canonical_view(entry.tensor, entry.transform).shape)
+    stored = tuple(entry.tensor.shape)
+    # Permuted like _canonical_view, without making a view tensor per entry.
+    if entry.transform == TRANSPOSED:
+        shape = stored[::-1]
+    elif entry.transform == CONV:
+        shape = (stored[2], stored[3], stored[1], stored[0])
+    else:
+        shape = stored
     try:
         return shape, _NUMPY_DTYPES[entry.tensor.dtype]
     except KeyError:
@@ -105,14 +113,24 @@ def shape_and_dtype(entry: Entry) -> tuple[tuple[int, ...], np.dtype]:
         ) from None
 
 
-def read(entry: Entry) -> np.ndarray:
-    """A C-ordered NumPy copy of the entry's canonical array, on the CPU."""
+def read(entry: Entry, out: np.ndarray | None = None) -> np.ndarray:
+    """A C-ordered NumPy copy of the entry's canonical array, on the CPU.
+
+    ``out`` (C-contiguous, writable, of the canonical shape and NumPy dtype) is filled
+    in place and returned instead of a new array.
+    """
     t = _canonical_view(entry.tensor.detach(), entry.transform)
-    if t.dtype == torch.bfloat16:
-        t = t.to(torch.float32)
-    if t.device.type != "cpu":
-        t = t.cpu()  # a copy already; the NumPy copy below is then of host memory
-    return np.array(t.numpy(), order="C", copy=True)
+    if out is not None:
+        # torch copies any device, dtype and layout; a transposed source takes its
+        # cache-blocked transpose (NumPy's strided copy of one runs ~10x slower).
+        torch.from_numpy(out).copy_(t)
+        return out
+    if t.dtype == torch.bfloat16 or t.device.type != "cpu":
+        # .to() copies already; .contiguous() then only copies a transposed view.
+        return t.to("cpu", torch.float32 if t.dtype == torch.bfloat16 else t.dtype).contiguous().numpy()
+    if t.is_contiguous():
+        return np.array(t.numpy(), copy=True)
+    return t.contiguous().numpy()  # a fresh tensor, transposed by torch (see above)
 
 
 def write(entries: dict[str, Entry], state: dict[str, np.ndarray]) -> None:

@@ -1,0 +1,95 @@
+"""The state files are plain safetensors: the safetensors package reads ours and we read its."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+import safetensors.numpy
+
+from rlmodule_core import _safetensors, checkpoint
+from rlmodule_core.checkpoint import CorruptCheckpointError
+
+DTYPES = ["bool", "uint8", "int8", "int16", "uint16", "float16", "int32", "uint32", "float32", "int64", "uint64", "float64"]
+
+
+def sample_state() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    state = {f"x.{name}": (rng.normal(size=(3, 5)) * 50).astype(name) for name in DTYPES}
+    state["scalar"] = np.asarray(7, np.int32)
+    state["empty"] = np.zeros((0, 4), np.float32)
+    state["strided"] = np.arange(12, dtype=np.float32).reshape(3, 4).T  # not C-contiguous
+    state["big_endian"] = np.arange(6, dtype=">f4").reshape(2, 3)
+    return state
+
+
+def assert_same(got: dict[str, np.ndarray], want: dict[str, np.ndarray]) -> None:
+    assert set(got) == set(want)
+    for key, value in want.items():
+        assert got[key].shape == value.shape and got[key].dtype == value.dtype.newbyteorder("=")
+        np.testing.assert_array_equal(got[key], value)
+
+
+def test_round_trip_returns_the_files_sha256_and_writable_arrays(tmp_path):
+    state = sample_state()
+    digest = _safetensors.write(tmp_path / "s.safetensors", state)
+    assert digest == hashlib.sha256((tmp_path / "s.safetensors").read_bytes()).hexdigest()
+    back, read_digest = _safetensors.read(tmp_path / "s.safetensors")
+    assert read_digest == digest
+    assert_same(back, state)
+    back["x.float32"][0, 0] = 1.0  # loaded state may be modified in place (optimizer state)
+
+
+def test_the_safetensors_package_reads_ours_and_we_read_its(tmp_path):
+    state = sample_state()
+    _safetensors.write(tmp_path / "ours.safetensors", state)
+    assert_same(safetensors.numpy.load_file(str(tmp_path / "ours.safetensors")), state)
+    native = {k: v.astype(v.dtype.newbyteorder("<"), order="C") for k, v in state.items()}
+    safetensors.numpy.save_file(native, str(tmp_path / "theirs.safetensors"), metadata={"a": "b"})
+    assert_same(_safetensors.read(tmp_path / "theirs.safetensors")[0], state)
+
+
+def test_tensors_are_aligned_to_their_item_size(tmp_path):
+    _safetensors.write(tmp_path / "s.safetensors", sample_state())
+    back, _ = _safetensors.read(tmp_path / "s.safetensors")
+    assert all(a.flags.aligned for a in back.values())
+
+
+def test_unsupported_dtypes_are_refused_before_writing(tmp_path):
+    with pytest.raises(ValueError, match="'z' has dtype complex64"):
+        _safetensors.write(tmp_path / "s.safetensors", {"z": np.zeros(2, np.complex64)})
+    assert not (tmp_path / "s.safetensors").exists()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "short", "header", "offsets"])
+def test_malformed_files_raise_a_named_error(tmp_path, damage):
+    path = tmp_path / "s.safetensors"
+    _safetensors.write(path, {"w": np.ones((4, 4), np.float32)})
+    data = path.read_bytes()
+    if damage == "truncated":
+        data = data[:-4]
+    elif damage == "short":
+        data = data[:5]
+    elif damage == "header":
+        data = data[:8] + b"X" + data[9:]
+    else:
+        length = int.from_bytes(data[:8], "little")
+        header = json.loads(data[8 : 8 + length])
+        header["w"]["data_offsets"] = [4, 68]
+        text = json.dumps(header).encode().ljust(length)
+        data = data[:8] + text + data[8 + length :]
+    path.write_bytes(data)
+    with pytest.raises(_safetensors.SafetensorsError):
+        _safetensors.read(path)
+    with pytest.raises(CorruptCheckpointError, match="s.safetensors cannot be read"):
+        checkpoint.load_state_file(path)
+
+
+def test_load_state_file_checks_the_expected_sha256(tmp_path):
+    path = tmp_path / "s.safetensors"
+    digest = checkpoint.save_state_file(path, {"w": np.ones(3, np.float32)})
+    assert checkpoint.load_state_file(path, sha256=digest)["w"].tolist() == [1.0, 1.0, 1.0]
+    with pytest.raises(CorruptCheckpointError, match="s.safetensors is corrupted or truncated"):
+        checkpoint.load_state_file(path, sha256="0" * 64)
