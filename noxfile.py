@@ -1,7 +1,8 @@
 """Test sessions: one per backend, each installing only its own extra.
 
-`nox` runs lint, core, torch, tf, jax and portability; `nox -s bench` runs the
-benchmarks (not part of the default run).
+`nox` runs lint, core, torch, tf, jax, portability and ray; `nox -s bench` runs the
+benchmarks and `nox -s bench-rllib` compares with Ray RLlib (neither is part of the
+default run; see docs/performance.md).
 
 Environment variables:
     RLMODULE_TORCH_SPEC  the torch requirement (default "torch==2.13.0", a CPU wheel;
@@ -14,7 +15,7 @@ import os
 
 import nox
 
-nox.options.sessions = ["lint", "core", "torch", "tf", "jax", "portability"]
+nox.options.sessions = ["lint", "core", "torch", "tf", "jax", "portability", "ray"]
 nox.options.reuse_existing_virtualenvs = True
 
 PYTHON = "3.11"
@@ -80,7 +81,29 @@ def portability(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def ray(session: nox.Session) -> None:
+    """Distributed env runners on a local Ray instance (2 CPUs), with torch learners."""
+    _install(session, "torch,ray,test")
+    _pytest(session, "torch", "tests/ray")
+
+
+@nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Benchmarks (not in the default run): prints ratios against in-process references."""
+    """Benchmarks (not in the default run): writes benchmarks/results/<date>-<commit>.md/.json.
+
+    Arguments go to benchmarks/run.py, e.g. `nox -s bench -- --quick --only forward`.
+    """
     _install(session, "all,test")
     session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+@nox.session(name="bench-rllib", python=PYTHON)
+def bench_rllib(session: nox.Session) -> None:
+    """Side by side with RLlib's default PPO torch module (not in the default run).
+
+    A venv of its own: ray[rllib] pins its own gymnasium, which the other sessions
+    should not get. The pinned torch is installed with it so that pip keeps it.
+    """
+    _install(session, "torch,test")
+    session.install("ray[rllib]", TORCH_SPEC)
+    session.run("python", "benchmarks/run.py", "--only", "rllib", *session.posargs)

@@ -44,6 +44,7 @@ def _train(args: argparse.Namespace) -> int:
         args.algo, args.env, framework=args.framework, config=args.config, seed=args.seed,
         steps=args.steps, out=args.out, eval_every=args.eval_every, eval_episodes=args.eval_episodes,
         stop_at_solve=not args.no_early_stop, solve_return=args.solve_return, resume=args.resume,
+        num_env_runners=args.num_env_runners,
     )
     solved = (
         f"solved after {result.solve_env_steps:,} env steps in {result.solve_time_s:.0f} s"
@@ -111,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--solve-return", type=float, default=None,
                        help="evaluation return that counts as solved (default: the env's reward threshold)")
     train.add_argument("--resume", default=None, metavar="DIR", help="continue the run in DIR")
+    train.add_argument(
+        "--num-env-runners", type=int, default=None, metavar="N",
+        help="sample on N Ray actors (ppo; needs the ray extra); 0, the default, samples in this process",
+    )
     train.set_defaults(run=_train)
 
     evaluate = commands.add_parser(

@@ -162,7 +162,8 @@ class EnvRunner:
         self.num_env_steps = int(state["num_env_steps"])
         self.num_episodes = int(state["num_episodes"])
         self.episode_returns.extend(state["episode_returns"])
-        self._rng.bit_generator.state = state["rng"]
+        if "rng" in state:  # absent when the run sampled on remote runners before
+            self._rng.bit_generator.state = state["rng"]
 
     def close(self) -> None:
         self.env.close()

@@ -81,6 +81,7 @@ def train(
     solve_return: float | None = None,
     resume: str | os.PathLike | None = None,
     progress: bool = True,
+    num_env_runners: int | None = None,
 ) -> RunResult:
     """Trains until ``steps`` env steps (or until the greedy evaluation reaches
     ``solve_return``, by default the env's reward threshold, when ``stop_at_solve``), then
@@ -88,6 +89,9 @@ def train(
 
     Everything a user can get wrong (algorithm, framework, env id, config keys, action
     space) is checked before the first step.
+
+    ``num_env_runners`` >= 1 samples on that many Ray actors (the ``ray`` extra); 0 (the
+    default; on ``resume`` the run's own setting) samples in this process without Ray.
 
     Example:
         >>> result = train("ppo", "CartPole-v1", framework="jax", seed=1, out="runs/ppo-jax")
@@ -99,6 +103,8 @@ def train(
         if steps is not None:
             settings["steps"] = steps
         settings["stop_at_solve"] = stop_at_solve
+        if num_env_runners is not None:
+            settings["num_env_runners"] = num_env_runners
         out = Path(resume)
     else:
         key, _ = _algorithm(algo)
@@ -106,23 +112,26 @@ def train(
             "algo": key, "env": env, "framework": registry.resolve_framework(framework), "seed": seed,
             "steps": steps or DEFAULT_STEPS[key], "eval_every": eval_every or DEFAULT_EVAL_EVERY[key],
             "eval_episodes": eval_episodes, "stop_at_solve": stop_at_solve, "solve_return": solve_return,
-            "config": dataclasses.asdict(build_config(key, config)),
+            "num_env_runners": num_env_runners or 0, "config": dataclasses.asdict(build_config(key, config)),
         }
         out = Path(out) if out is not None else Path("runs") / f"{key}-{env}-{settings['framework']}-{int(time.time())}"
     key, algo_cls = _algorithm(settings["algo"])
     registry.get_backend(settings["framework"])  # ImportError naming the extra, before anything starts
     algorithm = algo_cls(
         build_config(key, settings["config"]), settings["env"], framework=settings["framework"],
-        seed=settings["seed"], total_env_steps=settings["steps"],
+        seed=settings["seed"], total_env_steps=settings["steps"], num_env_runners=settings.get("num_env_runners", 0),
     )
-    out.mkdir(parents=True, exist_ok=True)
-    history = _History.load(out) if resume is not None else _History()
-    if resume is not None:
-        algorithm.restore_from_path(out / "checkpoint")
-    (out / RUN_FILE).write_text(json.dumps(settings, indent=2))
-    threshold = settings.get("solve_return") or _solve_threshold(settings["env"])
-    threshold = threshold if settings["stop_at_solve"] else None
-    return _loop(algorithm, settings, out, history, threshold, progress)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        history = _History.load(out) if resume is not None else _History()
+        if resume is not None:
+            algorithm.restore_from_path(out / "checkpoint")
+        (out / RUN_FILE).write_text(json.dumps(settings, indent=2))
+        threshold = settings.get("solve_return") or _solve_threshold(settings["env"])
+        threshold = threshold if settings["stop_at_solve"] else None
+        return _loop(algorithm, settings, out, history, threshold, progress)
+    finally:
+        algorithm.close()  # remote runners are processes: stop them even when the loop fails
 
 
 class _History:

@@ -56,10 +56,12 @@ def test_env_var_selects_the_default(monkeypatch):
 
 
 def test_import_pulls_in_no_framework():
+    # Nor Ray: the training code imports rlmodule_core.distributed only for --num-env-runners >= 1.
     code = (
         "import sys, rlmodule_core, rlmodule_core.apis, rlmodule_core.spec;"
-        "import rlmodule_core.distributions;"
-        "bad=[m for m in ('torch','tensorflow','jax','flax','keras') if m in sys.modules];"
+        "import rlmodule_core.distributions, rlmodule_core.algorithms, rlmodule_core.sampling;"
+        "import rlmodule_core.training, rlmodule_core.cli;"
+        "bad=[m for m in ('torch','tensorflow','jax','flax','keras','ray') if m in sys.modules];"
         "print(bad); assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

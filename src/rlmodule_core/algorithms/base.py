@@ -10,31 +10,41 @@ from typing import Any, ClassVar
 from rlmodule_core.env_runner import EnvRunner, EnvSpec
 from rlmodule_core.learner import Learner, LearnerConfig
 from rlmodule_core.rl_module import RLModule
+from rlmodule_core.sampling import LocalSampler, Sampler
 from rlmodule_core.spec import RLModuleSpec
 
 
 class Algorithm:
-    """An env runner, a module and its learner; subclasses define one training iteration.
+    """A sampler, a module and its learner; subclasses define one training iteration.
+
+    With ``num_env_runners=0`` the sampler steps ``self.runner`` in this process with the
+    learner's module; with N >= 1 it samples on N Ray actors (``rlmodule_core.distributed``,
+    the ``ray`` extra) that receive the learner's inference-only weights before each batch.
+    ``self.runner`` then serves only evaluation.
 
     Example:
         >>> algo = PPO(PPOConfig(), "CartPole-v1", framework="torch", seed=1)
         >>> while algo.num_env_steps < 100_000:
         ...     metrics = algo.train_iteration()
         >>> algo.evaluate(20)
+        >>> algo.close()
     """
 
     config_class: ClassVar[type[LearnerConfig]]
     learner_class: ClassVar[type[Learner]]
     module_class: ClassVar[type[RLModule]]
+    #: Whether ``train_iteration`` samples through ``self.sampler`` (so remote runners work).
+    supports_env_runners: ClassVar[bool] = False
 
     def __init__(
         self, config: LearnerConfig, env: EnvSpec, *, framework: str | None = None, seed: int = 0,
-        total_env_steps: int | None = None,
+        total_env_steps: int | None = None, num_env_runners: int = 0,
     ) -> None:
+        self._check_env_runners(num_env_runners)
         self.config = config
         self.seed = seed
         self.total_env_steps = total_env_steps
-        self.runner = EnvRunner(env, self.num_envs, seed=seed)
+        self.runner = EnvRunner(env, 1 if num_env_runners else self.num_envs, seed=seed)
         self.check_spaces(self.runner.observation_space, self.runner.action_space)
         spec = RLModuleSpec(
             module_class=self.module_class,
@@ -45,7 +55,30 @@ class Algorithm:
         )
         self.module = spec.build()
         self.learner = self.learner_class(self.module, config)
+        self.sampler: Sampler = (
+            self._remote_sampler(spec, env, num_env_runners) if num_env_runners
+            else LocalSampler(self.runner, self.module)
+        )
         self.iteration = 0
+
+    def _check_env_runners(self, num_env_runners: int) -> None:
+        if num_env_runners < 0:
+            raise ValueError(f"Expected num_env_runners >= 0; received {num_env_runners}.")
+        if num_env_runners and not self.supports_env_runners:
+            raise ValueError(
+                f"{type(self).__name__} does not sample on remote env runners yet; received "
+                f"num_env_runners={num_env_runners}. Use num_env_runners=0 (--num-env-runners 0), "
+                "or PPO for distributed sampling."
+            )
+
+    def _remote_sampler(self, spec: RLModuleSpec, env: EnvSpec, num_env_runners: int) -> Sampler:
+        from rlmodule_core.distributed import EnvRunnerGroup, RemoteSampler, split_envs
+
+        # The envs are split, not multiplied: each iteration gathers the same
+        # num_envs * rollout_length steps as in one process.
+        envs = split_envs(self.num_envs, num_env_runners)
+        group = EnvRunnerGroup(spec, env, num_env_runners, num_envs_per_runner=envs, seed=self.seed)
+        return RemoteSampler(group, self.module)
 
     @property
     def num_envs(self) -> int:
@@ -53,7 +86,7 @@ class Algorithm:
 
     @property
     def num_env_steps(self) -> int:
-        return self.runner.num_env_steps
+        return self.sampler.num_env_steps
 
     def model_config(self) -> dict[str, Any]:
         return dict(getattr(self.config, "model", {}) or {})
@@ -81,7 +114,7 @@ class Algorithm:
             "config": dataclasses.asdict(self.config),
             "seed": self.seed,
             "iteration": self.iteration,
-            "runner": self.runner.get_state(),
+            "runner": self.sampler.get_state(),
             **self._extra_state(),
         }
         return self.learner.save_to_path(path, extra=extra)
@@ -90,5 +123,10 @@ class Algorithm:
         """Continues a run from :meth:`save_to_path`'s directory."""
         extra = self.learner.restore_from_path(Path(path))
         self.iteration = int(extra.get("iteration", 0))
-        self.runner.set_state(extra["runner"])
+        self.sampler.set_state(extra["runner"])
         self._set_extra_state(extra)
+
+    def close(self) -> None:
+        """Closes the environments and stops remote runners (and Ray, if sampling started it)."""
+        self.sampler.close()
+        self.runner.close()

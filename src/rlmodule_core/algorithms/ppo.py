@@ -134,6 +134,7 @@ class PPO(Algorithm):
     config_class = PPOConfig
     learner_class = PPOLearner
     module_class = DefaultPPORLModule
+    supports_env_runners = True
 
     def check_spaces(self, observation_space: gym.Space, action_space: gym.Space) -> None:
         if self.model_config().get("use_lstm"):
@@ -148,12 +149,9 @@ class PPO(Algorithm):
         values = self.module.inference(self.module.compute_values, {Columns.OBS: flat})
         return np.asarray(self.module.backend.ops.to_numpy(values)).reshape(lead)
 
-    def train_iteration(self) -> dict[str, Any]:
-        """One rollout of ``num_envs * rollout_length`` steps and the PPO epochs on it."""
+    def _postprocess(self, rollout: dict[str, Any]) -> dict[str, Any]:
+        """One time-major rollout -> a flat training batch with GAE advantages and targets."""
         c = self.config
-        if c.anneal_lr and self.total_env_steps:
-            self.learner.learning_rate = c.lr * max(1.0 - self.num_env_steps / self.total_env_steps, 0.0)
-        rollout = self.runner.sample(self.module, c.rollout_length)
         values = self._values(rollout[Columns.OBS])
         next_values = self._values(rollout[Columns.NEXT_OBS])
         advantages, targets = compute_gae(
@@ -161,7 +159,7 @@ class PPO(Algorithm):
             rollout[Columns.TERMINATEDS], rollout[Columns.TRUNCATEDS], c.gamma, c.lambda_,
         )
         lead = values.shape
-        batch = {
+        return {
             Columns.OBS: _tree_reshape(rollout[Columns.OBS], (-1,), lead),
             Columns.ACTIONS: rollout[Columns.ACTIONS].reshape(-1, *rollout[Columns.ACTIONS].shape[2:]),
             Columns.ACTION_LOGP: rollout[Columns.ACTION_LOGP].reshape(-1),
@@ -169,6 +167,16 @@ class PPO(Algorithm):
             Columns.VALUE_TARGETS: targets.reshape(-1),
             Columns.VF_PREDS: values.reshape(-1),
         }
+
+    def train_iteration(self) -> dict[str, Any]:
+        """One rollout of ``num_envs * rollout_length`` steps and the PPO epochs on it."""
+        c = self.config
+        if c.anneal_lr and self.total_env_steps:
+            self.learner.learning_rate = c.lr * max(1.0 - self.num_env_steps / self.total_env_steps, 0.0)
+        # One rollout per runner (one in a single process); GAE runs on each separately,
+        # since each continues its own envs' episodes.
+        batch = _tree_concat([self._postprocess(r.data) for r in self.sampler.sample(c.rollout_length)])
+        advantages = batch[Columns.ADVANTAGES]
         size = advantages.size
         minibatch = size // c.num_minibatches
         rng = np.random.default_rng((self.seed, self.iteration))
@@ -181,12 +189,13 @@ class PPO(Algorithm):
                 for key, value in metrics.items():
                     totals[key] = totals.get(key, 0.0) + value / (c.num_epochs * c.num_minibatches)
         self.iteration += 1
-        returns = self.runner.episode_returns
+        returns = self.sampler.episode_returns
         totals.update(
             iteration=self.iteration,
             env_steps=self.num_env_steps,
             episode_return_mean=float(np.mean(returns)) if returns else float("nan"),
             learning_rate=self.learner.learning_rate,
+            **self.sampler.metrics(),
         )
         return totals
 
@@ -212,3 +221,14 @@ def _tree_index(x: Any, index: np.ndarray) -> Any:
     if isinstance(x, tuple):
         return tuple(_tree_index(v, index) for v in x)
     return x[index]
+
+
+def _tree_concat(batches: list[Any]) -> Any:
+    first = batches[0]
+    if len(batches) == 1:
+        return first
+    if isinstance(first, dict):
+        return {k: _tree_concat([b[k] for b in batches]) for k in first}
+    if isinstance(first, tuple):
+        return tuple(_tree_concat([b[i] for b in batches]) for i in range(len(first)))
+    return np.concatenate(batches)

@@ -1,0 +1,18 @@
+"""A small local Ray instance per test module (2 CPUs, no dashboard)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SUPPORT = Path(__file__).resolve().parents[1] / "support"
+
+
+@pytest.fixture(scope="module")
+def ray_instance():
+    ray = pytest.importorskip("ray", reason='the ray tests need Ray: pip install -e ".[torch,ray,test]"')
+    # Workers do not inherit pytest's sys.path: tests/support holds the envs they import.
+    ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": {"PYTHONPATH": str(SUPPORT)}})
+    yield ray
+    ray.shutdown()
