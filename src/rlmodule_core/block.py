@@ -61,3 +61,21 @@ class Block(abc.ABC):  # noqa: B024 - subclasses must implement setup/forward, c
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """Computes the block's output. Override it."""
         raise NotImplementedError(f"{type(self).__qualname__} must implement forward().")
+
+
+def layer_dict(layers: Any) -> dict[str, Any]:
+    """A copy of ``layers`` for an ``nn.Dict`` container, its keys checked.
+
+    Keys become state-path segments (``name.<key>.kernel``), so they must be non-empty
+    strings without '.'.
+
+    Raises:
+        ValueError: a key that cannot be a path segment.
+    """
+    layers = dict(layers or {})
+    for key in layers:
+        if not isinstance(key, str) or not key or "." in key:
+            raise ValueError(
+                f"Dict keys must be non-empty strings without '.'; received {key!r}. Rename the entry."
+            )
+    return layers

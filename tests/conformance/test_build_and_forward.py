@@ -179,3 +179,9 @@ def test_bias_layer_is_a_free_parameter(framework):
     module.set_state({**state, "log_std.bias": np.array([0.25, 1.0], np.float32)})
     out = numpy_tree(module.forward_inference(batch(3)), framework)
     np.testing.assert_allclose(out["log_std"], np.tile([0.25, 1.0], (3, 1)))
+
+
+@pytest.mark.parametrize("key", ["", "a.b", 3])
+def test_nn_dict_rejects_keys_that_cannot_be_state_paths(framework, backend, key):
+    with pytest.raises(ValueError, match="Dict keys must be non-empty strings without '.'"):
+        backend.nn.Dict({key: backend.nn.Dense(2, 2)})

@@ -27,6 +27,7 @@ from flax import nnx
 from rlmodule_core import block as _core_block
 from rlmodule_core import conv
 from rlmodule_core import initializers as init
+from rlmodule_core.block import layer_dict
 
 from . import ops
 
@@ -257,9 +258,9 @@ class Dict(nnx.Dict):
     """
 
     def __init__(self, layers: Mapping[str, Any] | None = None) -> None:
-        layers = dict(layers or {})
+        layers = layer_dict(layers)
         for key in layers:
-            if not isinstance(key, str) or not key or "." in key or key.startswith("_"):
+            if key.startswith("_"):
                 raise ValueError(
                     "Dict keys must be non-empty strings without '.' that do not start with "
                     f"'_'; received {key!r}. Rename the entry."

@@ -17,6 +17,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from rlmodule_core import block as _core_block
 from rlmodule_core import conv
 from rlmodule_core import initializers as init
+from rlmodule_core.block import layer_dict
 
 from . import ops
 
@@ -268,10 +269,7 @@ class Dict(Layer):
     """A mapping of layers; state paths ``<key>.<param>`` (keys may not contain '.')."""
 
     def __init__(self, layers: Mapping[str, Layer] | None = None) -> None:
-        layers = dict(layers or {})
-        for key in layers:
-            if not isinstance(key, str) or "." in key or not key:
-                raise ValueError(f"Dict keys must be non-empty strings without '.'; received {key!r}.")
+        layers = layer_dict(layers)
         self._items = layers
 
     def __getitem__(self, key: str) -> Layer:

@@ -25,6 +25,7 @@ import numpy as np
 from rlmodule_core import block as _core_block
 from rlmodule_core import conv
 from rlmodule_core import initializers as init
+from rlmodule_core.block import layer_dict
 
 from . import ops
 from ._keras import keras, tf
@@ -333,10 +334,7 @@ class Dict(Layer):
 
     def __init__(self, layers: Mapping[str, keras.layers.Layer] | None = None) -> None:
         super().__init__()
-        layers = dict(layers or {})
-        for key in layers:
-            if not isinstance(key, str) or "." in key or not key:
-                raise ValueError(f"Dict keys must be non-empty strings without '.'; received {key!r}.")
+        layers = layer_dict(layers)
         self._items = layers
 
     def _ctor_args(self) -> tuple[tuple, dict[str, Any]]:

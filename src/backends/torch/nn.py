@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from rlmodule_core import block as _core_block
 from rlmodule_core import conv
 from rlmodule_core import initializers as init
+from rlmodule_core.block import layer_dict
 
 from . import ops
 from ._fastpath import FastModule
@@ -416,10 +417,8 @@ class Dict(torch.nn.Module):
 
     def __init__(self, layers: Mapping[str, torch.nn.Module] | None = None) -> None:
         super().__init__()
-        layers = dict(layers or {})
+        layers = layer_dict(layers)
         for key, layer in layers.items():
-            if not isinstance(key, str) or "." in key or not key:
-                raise ValueError(f"Dict keys must be non-empty strings without '.'; received {key!r}.")
             if not isinstance(layer, torch.nn.Module):
                 raise TypeError(
                     f"Dict values must be layers (torch.nn.Module); received "
