@@ -41,8 +41,8 @@ import numpy as np
 import ray
 
 import rlmodule_core as rlm
-from rlmodule_core.algorithms import PPO, PPOConfig
 from rlmodule_core.distributed import EnvRunnerGroup, split_envs
+from rlmodule_core.train.algorithms import PPO, PPOConfig
 
 RESULTS = Path(__file__).parent / "results" / "ray_sync.json"
 LARGE_OBS, LARGE_HIDDEN = 1024, [2048, 2048, 2048]

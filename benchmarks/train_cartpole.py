@@ -22,7 +22,7 @@ from _common import thread_env
 HERE = Path(__file__).parent
 OURS = """
 import json, sys, tempfile
-from rlmodule_core.training import train
+from rlmodule_core.train.loop import train
 r = train({algo!r}, "CartPole-v1", framework={framework!r}, seed={seed}, steps={steps},
           out=tempfile.mkdtemp(), eval_every=10_240, solve_return={solve!r}, progress=False)
 print(json.dumps({{"solved": r.solved, "solve_time_s": r.solve_time_s, "solve_steps": r.solve_env_steps,

@@ -10,11 +10,11 @@ Example:
 """
 
 from rlmodule_core._version import __version__
-from rlmodule_core.block import Block
+from rlmodule_core.backend.registry import available_backends, get_backend, register_backend
 from rlmodule_core.columns import Columns
 from rlmodule_core.model_config import DefaultModelConfig
 from rlmodule_core.multi_rl_module import DEFAULT_MODULE_ID, MultiRLModule
-from rlmodule_core.registry import available_backends, get_backend, register_backend
+from rlmodule_core.nn.block import Block
 from rlmodule_core.rl_module import RLModule, StateMismatch
 from rlmodule_core.spec import MultiRLModuleSpec, RLModuleSpec
 

@@ -11,7 +11,7 @@ class DefaultModelConfig:
     """Configures the default modules (PPO, DQN, SAC) and the model catalog.
 
     Field names and defaults follow RLlib's ``DefaultModelConfig``. Initializers are given
-    by name (see ``rlmodule_core.initializers``) so the config stays JSON.
+    by name (see ``rlmodule_core.nn.initializers``) so the config stays JSON.
 
     Example:
         >>> from rlmodule_core import DefaultModelConfig, RLModuleSpec

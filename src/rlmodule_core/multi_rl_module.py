@@ -15,7 +15,9 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from rlmodule_core.rl_module import RLModule, _as_list
+from rlmodule_core.checkpoint import CheckpointError, read_metadata, write_metadata
+from rlmodule_core.checkpointing import module_metadata
+from rlmodule_core.rl_module import RLModule, _as_list, _prepare_from_checkpoint
 
 DEFAULT_MODULE_ID = "default_policy"
 
@@ -173,7 +175,7 @@ class MultiRLModule(RLModule):
         return any(m.is_stateful() for m in self._rl_modules.values())
 
     def get_ctor_args_and_kwargs(self) -> tuple[tuple, dict[str, Any]]:
-        from rlmodule_core.spec import RLModuleSpec
+        from rlmodule_core.spec import RLModuleSpec  # spec.py imports this module
 
         fields = self._rlm
         return (), {
@@ -300,8 +302,7 @@ class MultiRLModule(RLModule):
 
     # ---- checkpoints ------------------------------------------------------------------
     def _write_checkpoint(self, directory: Path, state: Mapping[str, Any] | None) -> None:
-        from rlmodule_core.checkpoint import module_metadata, write_metadata
-        from rlmodule_core.spec import RLModuleSpec
+        from rlmodule_core.spec import RLModuleSpec  # spec.py imports this module
 
         metadata = module_metadata(self, "multi_rl_module")
         metadata["module_ids"] = list(self._rl_modules)
@@ -315,9 +316,6 @@ class MultiRLModule(RLModule):
         write_metadata(directory, metadata)
 
     def _restore_checkpoint(self, directory: Path, component: str | None) -> None:
-        from rlmodule_core.checkpoint import CheckpointError, read_metadata
-        from rlmodule_core.rl_module import _prepare_from_checkpoint
-
         metadata = read_metadata(directory)
         if metadata.get("kind") != "multi_rl_module":
             raise CheckpointError(

@@ -16,9 +16,21 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 import gymnasium as gym
 import numpy as np
 
-from rlmodule_core import _binding, registry
-from rlmodule_core.checkpoint import Checkpointable
-from rlmodule_core.initializers import build_scope
+from rlmodule_core.apis.inference_only import InferenceOnlyAPI
+from rlmodule_core.apis.target_network import TargetNetworkAPI
+from rlmodule_core.backend import binding, registry
+from rlmodule_core.backend.scope import build_scope
+from rlmodule_core.checkpoint import (
+    STATE_FILE,
+    CheckpointError,
+    load_state_file,
+    read_metadata,
+    save_state_file,
+    verify_checkpoint,
+    write_metadata,
+)
+from rlmodule_core.checkpointing import Checkpointable, module_metadata
+from rlmodule_core.distributions import get_action_dist_cls
 
 if TYPE_CHECKING:
     from rlmodule_core.backend import Backend
@@ -109,6 +121,8 @@ class RLModule(Checkpointable, abc.ABC):  # noqa: B024 - _forward is checked at 
 
     #: The backend a class belongs to; None for neutral classes (set by backend bases).
     _backend_name: ClassVar[str | None] = None
+    #: Read by Backend.bind: which backend base class composes with this class.
+    _rlm_kind: ClassVar[str] = "module"
     #: For a composed class: the neutral class it was made from.
     _neutral_class: ClassVar[type | None] = None
     #: Containers (MultiRLModule) are never bound to a backend.
@@ -126,8 +140,8 @@ class RLModule(Checkpointable, abc.ABC):  # noqa: B024 - _forward is checked at 
 
     def __new__(cls, *args: Any, **kwargs: Any):
         if cls._backend_name is None and not cls._is_container:
-            return _binding.construct_bound(cls, args, kwargs)
-        return _binding.cooperative_new(RLModule, cls, args, kwargs)
+            return binding.construct_bound(cls, args, kwargs)
+        return binding.cooperative_new(RLModule, cls, args, kwargs)
 
     def __init__(
         self,
@@ -139,7 +153,7 @@ class RLModule(Checkpointable, abc.ABC):  # noqa: B024 - _forward is checked at 
         model_config: Mapping[str, Any] | Any | None = None,
         **kwargs: Any,
     ) -> None:
-        if self.__dict__.pop(_binding.SKIP_INIT, False):
+        if self.__dict__.pop(binding.SKIP_INIT, False):
             return
         if kwargs:
             raise TypeError(
@@ -181,7 +195,7 @@ class RLModule(Checkpointable, abc.ABC):  # noqa: B024 - _forward is checked at 
 
     def __reduce_ex__(self, protocol: int):
         if type(self)._neutral_class is not None:
-            return _binding.reduce_bound(self, protocol)
+            return binding.reduce_bound(self, protocol)
         return super().__reduce_ex__(protocol)
 
     # ---- fields -----------------------------------------------------------------------
@@ -238,6 +252,7 @@ class RLModule(Checkpointable, abc.ABC):  # noqa: B024 - _forward is checked at 
 
     def as_multi_rl_module(self) -> MultiRLModule:
         """Wraps this very module (not a copy) in a MultiRLModule under DEFAULT_MODULE_ID."""
+        # multi_rl_module subclasses this class, so it is imported when first needed.
         from rlmodule_core.multi_rl_module import DEFAULT_MODULE_ID, MultiRLModule
 
         multi = MultiRLModule()
@@ -256,8 +271,6 @@ class RLModule(Checkpointable, abc.ABC):  # noqa: B024 - _forward is checked at 
     # ---- action distributions ---------------------------------------------------------
     def get_inference_action_dist_cls(self) -> type:
         """The distribution class that turns inference outputs into actions."""
-        from rlmodule_core.distributions import get_action_dist_cls
-
         return get_action_dist_cls(self.action_space)
 
     def get_exploration_action_dist_cls(self) -> type:
@@ -324,8 +337,6 @@ class RLModule(Checkpointable, abc.ABC):  # noqa: B024 - _forward is checked at 
 
     # ---- inference-only slimming ------------------------------------------------------
     def _non_inference_prefixes(self) -> list[str]:
-        from rlmodule_core.apis.inference_only import InferenceOnlyAPI
-
         if isinstance(self, InferenceOnlyAPI):
             return list(self.get_non_inference_attributes())
         return []
@@ -470,8 +481,6 @@ class RLModule(Checkpointable, abc.ABC):  # noqa: B024 - _forward is checked at 
             raise
 
     def _maybe_make_targets(self, state: Mapping[str, Any], shapes: Mapping[str, Any]) -> list[str]:
-        from rlmodule_core.apis.target_network import TargetNetworkAPI
-
         wanted = [k for k in state if k not in shapes and _is_target_key(k)]
         if not wanted or not isinstance(self, TargetNetworkAPI) or self.inference_only:
             return []
@@ -566,13 +575,6 @@ def _has_attr(obj: Any, name: str) -> bool:
 
 
 def _write_module_checkpoint(module: RLModule, directory, state) -> None:
-    from rlmodule_core.checkpoint import (
-        STATE_FILE,
-        module_metadata,
-        save_state_file,
-        write_metadata,
-    )
-
     metadata = module_metadata(module, "rl_module")  # validates the config before any write
     digest = save_state_file(directory / STATE_FILE, module.get_state() if state is None else state)
     metadata["state_file"] = STATE_FILE
@@ -581,13 +583,6 @@ def _write_module_checkpoint(module: RLModule, directory, state) -> None:
 
 def _prepare_from_checkpoint(module: RLModule, directory, component: str | None) -> _StatePlan:
     """Reads a single-module checkpoint and validates it against ``module`` (no write)."""
-    from rlmodule_core.checkpoint import (
-        CheckpointError,
-        load_state_file,
-        read_metadata,
-        verify_checkpoint,
-    )
-
     metadata = read_metadata(directory, verify=False)
     # The state file is checked against its sha256 as it is read: read once, not twice.
     state_file = metadata.get("state_file")

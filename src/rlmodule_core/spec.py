@@ -15,7 +15,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from rlmodule_core import registry
+from rlmodule_core.backend import registry
 from rlmodule_core.checkpoint import class_path, import_class, to_json_value
 from rlmodule_core.model_config import DefaultModelConfig
 from rlmodule_core.multi_rl_module import DEFAULT_MODULE_ID, MultiRLModule, check_module_id

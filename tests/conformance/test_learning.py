@@ -11,8 +11,8 @@ from helpers import batch, build, states_equal
 from rlm_test_modules import TinyPolicy
 
 from rlmodule_core import Columns
-from rlmodule_core.algorithms import DQN, PPO, DQNConfig, PPOConfig
-from rlmodule_core.learner import Learner, LearnerConfig
+from rlmodule_core.train.algorithms import DQN, PPO, DQNConfig, PPOConfig
+from rlmodule_core.train.learner import Learner, LearnerConfig
 
 
 class Regression(Learner):

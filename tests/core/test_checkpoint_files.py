@@ -14,7 +14,7 @@ import pytest
 from rlm_test_modules import TinyPolicy, WidePolicy
 
 import rlmodule_core as rlm
-from rlmodule_core import checkpoint
+from rlmodule_core import checkpoint, rl_module
 from rlmodule_core.checkpoint import CheckpointError
 
 OBS = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
@@ -95,7 +95,7 @@ def test_interrupted_save_leaves_old_checkpoint_intact(tmp_path, monkeypatch):
     def crash(*args, **kwargs):
         raise KeyboardInterrupt("power cut")
 
-    monkeypatch.setattr(checkpoint, "write_metadata", crash)
+    monkeypatch.setattr(rl_module, "write_metadata", crash)
     with pytest.raises(KeyboardInterrupt):
         module.save_to_path(tmp_path / "c")
     restored = rlm.RLModule.from_checkpoint(tmp_path / "c")
@@ -107,11 +107,11 @@ def test_killed_process_during_first_save_leaves_nothing_restorable(tmp_path):
     script = textwrap.dedent(
         f"""
         import os, gymnasium as gym, numpy as np, rlmodule_core as rlm
-        from rlmodule_core import checkpoint
+        from rlmodule_core import rl_module
         from rlm_test_modules import TinyPolicy
         m = rlm.RLModuleSpec(module_class=TinyPolicy, observation_space=gym.spaces.Box(-1, 1, (4,)),
                              action_space=gym.spaces.Discrete(2), framework="numpy").build()
-        checkpoint.write_metadata = lambda *a, **k: os._exit(9)   # dies mid-save
+        rl_module.write_metadata = lambda *a, **k: os._exit(9)   # dies mid-save
         m.save_to_path({str(tmp_path / "c")!r})
         """
     )

@@ -561,7 +561,7 @@ def test_factory_classes_and_instances_pickle(ops, rnd):
 
 
 def test_ops_none_resolves_through_registry():
-    registry = pytest.importorskip("rlmodule_core.registry")
+    registry = pytest.importorskip("rlmodule_core.backend.registry")
     if not hasattr(registry, "ops_for_tensor"):
         pytest.skip("the registry has no ops_for_tensor yet")
     logits = np.array([[0.0, 1.0]], dtype=np.float32)

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 import rlmodule_core as rlm
-from rlmodule_core import registry
+from rlmodule_core.backend import registry
 
 
 @pytest.mark.parametrize(
@@ -59,8 +59,8 @@ def test_import_pulls_in_no_framework():
     # Nor Ray: the training code imports rlmodule_core.distributed only for --num-env-runners >= 1.
     code = (
         "import sys, rlmodule_core, rlmodule_core.apis, rlmodule_core.spec;"
-        "import rlmodule_core.distributions, rlmodule_core.algorithms, rlmodule_core.sampling;"
-        "import rlmodule_core.training, rlmodule_core.cli;"
+        "import rlmodule_core.distributions, rlmodule_core.train.algorithms, rlmodule_core.train.sampling;"
+        "import rlmodule_core.train.loop, rlmodule_core.cli;"
         "bad=[m for m in ('torch','tensorflow','jax','flax','keras','ray') if m in sys.modules];"
         "print(bad); assert not bad, bad"
     )

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import safetensors.numpy
 
-from rlmodule_core import _safetensors, checkpoint
+from rlmodule_core import checkpoint
 from rlmodule_core.checkpoint import CorruptCheckpointError
+from rlmodule_core.checkpoint import safetensors as _safetensors
 
 DTYPES = ["bool", "uint8", "int8", "int16", "uint16", "float16", "int32", "uint32", "float32", "int64", "uint64", "float64"]
 

@@ -6,9 +6,9 @@ import gymnasium as gym
 
 import rlmodule_core as rlm
 from rlmodule_core import Columns
-from rlmodule_core.env_runner import EnvRunner
 from rlmodule_core.modules import DefaultPPORLModule
-from rlmodule_core.sampling import LocalSampler
+from rlmodule_core.train.env_runner import EnvRunner
+from rlmodule_core.train.sampling import LocalSampler
 
 
 def test_local_sampler_tags_rollouts_and_reports_each_finished_episode_once():

@@ -11,13 +11,13 @@ import pytest
 
 import rlmodule_core as rlm
 from rlmodule_core import Columns
-from rlmodule_core.algorithms import DQNConfig, DQNLearner, PPOConfig, PPOLearner, compute_gae
-from rlmodule_core.algorithms.replay_buffer import ReplayBuffer
 from rlmodule_core.cli import main
-from rlmodule_core.env_runner import EnvRunner
-from rlmodule_core.learner import config_from_json
 from rlmodule_core.modules import DefaultDQNRLModule, DefaultPPORLModule
-from rlmodule_core.progress import Progress
+from rlmodule_core.train.algorithms import DQNConfig, DQNLearner, PPOConfig, PPOLearner, compute_gae
+from rlmodule_core.train.algorithms.replay_buffer import ReplayBuffer
+from rlmodule_core.train.env_runner import EnvRunner
+from rlmodule_core.train.learner import config_from_json
+from rlmodule_core.train.progress import Progress
 
 CARTPOLE = (gym.spaces.Box(-np.inf, np.inf, (4,), np.float32), gym.spaces.Discrete(2))
 

@@ -145,8 +145,8 @@ def test_untraceable_loss_runs_eagerly_with_a_warning():
 
 
 def test_ppo_learner_updates_a_default_module():
-    from rlmodule_core.algorithms import PPOConfig, PPOLearner
     from rlmodule_core.modules import DefaultPPORLModule
+    from rlmodule_core.train.algorithms import PPOConfig, PPOLearner
 
     module = rlm.RLModuleSpec(
         module_class=DefaultPPORLModule, observation_space=OBS, action_space=ACT,

@@ -17,7 +17,7 @@ from rlm_testing import selected_backends
 
 import rlmodule_core as rlm
 from rlmodule_core import Columns
-from rlmodule_core.convert import sample_batch
+from rlmodule_core.cli.convert import sample_batch
 from rlmodule_core.modules import DefaultDQNRLModule, DefaultPPORLModule, DefaultSACRLModule
 
 BOX4 = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)

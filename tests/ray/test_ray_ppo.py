@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from rlmodule_core.algorithms import PPO, PPOConfig
-from rlmodule_core.training import train
+from rlmodule_core.train.algorithms import PPO, PPOConfig
+from rlmodule_core.train.loop import train
 
 pytest.importorskip("ray")
 pytest.importorskip("torch")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from rlmodule_core import registry
+from rlmodule_core.backend import registry
 
 
 def selected_backends() -> list[str]:

@@ -11,8 +11,8 @@ from rlmodule_tf import backend, tf
 
 import rlmodule_core as rlm
 from rlmodule_core import Columns
-from rlmodule_core.algorithms import DQNConfig, DQNLearner, PPOConfig, PPOLearner
 from rlmodule_core.modules import DefaultDQNRLModule, DefaultPPORLModule
+from rlmodule_core.train.algorithms import DQNConfig, DQNLearner, PPOConfig, PPOLearner
 
 OBS = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
 ACT = gym.spaces.Discrete(2)

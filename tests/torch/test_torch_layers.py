@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 from rlmodule_numpy import nn as nnp  # noqa: E402
 from rlmodule_torch import nn as tnn  # noqa: E402
 
-from rlmodule_core.initializers import build_scope  # noqa: E402
+from rlmodule_core.backend.scope import build_scope  # noqa: E402
 
 RNG = np.random.default_rng(0)
 

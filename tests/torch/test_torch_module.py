@@ -19,7 +19,7 @@ from rlmodule_torch import nn as tnn  # noqa: E402
 
 import rlmodule_core as rlm  # noqa: E402
 from rlmodule_core import Columns  # noqa: E402
-from rlmodule_core.initializers import build_scope  # noqa: E402
+from rlmodule_core.backend.scope import build_scope  # noqa: E402
 from rlmodule_core.modules import DefaultPPORLModule  # noqa: E402
 
 

@@ -1,7 +1,7 @@
 """Flax NNX layers for the neutral ``nn`` namespace.
 
 Each layer is an ``nnx.Module`` whose parameters are ``nnx.Param`` variables, created at
-construction from the canonical NumPy arrays of ``rlmodule_core.initializers`` (so the
+construction from the canonical NumPy arrays of ``rlmodule_core.nn.initializers`` (so the
 same seed gives bit-identical weights on every backend; ``nnx.Rngs`` is not used). The
 parameters are stored in the canonical layouts, which are also JAX's natural ones: Dense
 ``kernel`` (in, out), Conv2D ``kernel`` (kh, kw, in, out) on NHWC inputs, LSTM gates i, f,
@@ -24,10 +24,10 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from rlmodule_core import block as _core_block
-from rlmodule_core import conv
-from rlmodule_core import initializers as init
-from rlmodule_core.block import layer_dict
+from rlmodule_core.nn import block as _core_block
+from rlmodule_core.nn import conv
+from rlmodule_core.nn import initializers as init
+from rlmodule_core.nn.block import layer_dict
 
 from . import ops
 

@@ -14,7 +14,7 @@ from typing import Any
 import jax
 from flax import nnx
 
-from rlmodule_core.polyak import check_polyak
+from rlmodule_core.backend.polyak import check_polyak
 
 from .state import named_variables
 

@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from rlmodule_core import block as _core_block
-from rlmodule_core import conv
-from rlmodule_core import initializers as init
-from rlmodule_core.block import layer_dict
+from rlmodule_core.nn import block as _core_block
+from rlmodule_core.nn import conv
+from rlmodule_core.nn import initializers as init
+from rlmodule_core.nn.block import layer_dict
 
 from . import ops
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from rlmodule_core.polyak import check_polyak
+from rlmodule_core.backend.polyak import check_polyak
 
 from .state import named_arrays
 

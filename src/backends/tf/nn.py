@@ -1,7 +1,7 @@
 """TensorFlow layers of the neutral ``nn`` namespace, as Keras 3 layers.
 
 Every layer is a ``keras.layers.Layer`` whose variables are created in ``__init__``
-from the canonical NumPy arrays of ``rlmodule_core.initializers`` (so the same seed
+from the canonical NumPy arrays of ``rlmodule_core.nn.initializers`` (so the same seed
 gives the same weights as on every other backend) and stored in the canonical layouts,
 which are TF's native ones: Dense ``kernel`` (in, out), Conv2D ``kernel``
 (kh, kw, in, out) on NHWC inputs, LSTM gates i, f, g, o. They show up in
@@ -22,10 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from rlmodule_core import block as _core_block
-from rlmodule_core import conv
-from rlmodule_core import initializers as init
-from rlmodule_core.block import layer_dict
+from rlmodule_core.backend import scope
+from rlmodule_core.nn import block as _core_block
+from rlmodule_core.nn import conv
+from rlmodule_core.nn import initializers as init
+from rlmodule_core.nn.block import layer_dict
 
 from . import ops
 from ._keras import keras, tf
@@ -70,7 +71,7 @@ class Rebuildable:
         args, kwargs = state["args"]
         object.__setattr__(self, "_rlm_args", (args, kwargs))
         # Nested neutral blocks made by setup() bind to the backend in scope.
-        with init.build_scope("tf", None):
+        with scope.build_scope("tf", None):
             self.__init__(*args, **kwargs)
         load_variables(self, state["weights"])
         if not state["trainable"]:
@@ -393,9 +394,9 @@ class Block(Rebuildable, _core_block.Block, keras.layers.Layer):
     ops = ops
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        if init.current_scope() is None:
+        if scope.current_scope() is None:
             # Built outside a module: nested neutral blocks bind to TF, not the default.
-            with init.build_scope("tf", None):
+            with scope.build_scope("tf", None):
                 super().__init__(*args, **kwargs)
         else:
             super().__init__(*args, **kwargs)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from rlmodule_core.polyak import check_polyak
+from rlmodule_core.backend.polyak import check_polyak
 
 from ._keras import keras
 from .module import TfRLModule

@@ -12,7 +12,7 @@ NHWC inputs, LSTM ``kernel`` (in, 4H) and ``recurrent_kernel`` (H, 4H), LayerNor
 ``scale``), so ``get_state``/``set_state`` exchange weights with every other backend.
 
 Parameters are made when a layer is constructed, from the NumPy arrays of
-``rlmodule_core.initializers`` (never from torch's RNG, which stays untouched), so the
+``rlmodule_core.nn.initializers`` (never from torch's RNG, which stays untouched), so the
 same seed gives the same weights as on every other backend.
 """
 
@@ -26,10 +26,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rlmodule_core import block as _core_block
-from rlmodule_core import conv
-from rlmodule_core import initializers as init
-from rlmodule_core.block import layer_dict
+from rlmodule_core.nn import block as _core_block
+from rlmodule_core.nn import conv
+from rlmodule_core.nn import initializers as init
+from rlmodule_core.nn.block import layer_dict
 
 from . import ops
 from ._fastpath import FastModule

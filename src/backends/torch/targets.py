@@ -6,7 +6,7 @@ import copy
 
 import torch
 
-from rlmodule_core.polyak import check_polyak
+from rlmodule_core.backend.polyak import check_polyak
 
 
 def make_target_network(net: torch.nn.Module) -> torch.nn.Module:

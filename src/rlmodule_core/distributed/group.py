@@ -28,11 +28,11 @@ import numpy as np
 import ray
 from ray.exceptions import RayActorError, RayError, RayTaskError
 
-from rlmodule_core import registry
+from rlmodule_core.backend import registry
 from rlmodule_core.distributed.runner import RemoteEnvRunner
-from rlmodule_core.env_runner import EnvSpec
-from rlmodule_core.sampling import RETURN_WINDOW, Rollout
 from rlmodule_core.spec import RLModuleSpec
+from rlmodule_core.train.env_runner import EnvSpec
+from rlmodule_core.train.sampling import RETURN_WINDOW, Rollout
 
 logger = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from rlmodule_core.columns import Columns
-from rlmodule_core.env_runner import EnvRunner, EnvSpec
-from rlmodule_core.sampling import Rollout
 from rlmodule_core.spec import RLModuleSpec
+from rlmodule_core.train.env_runner import EnvRunner, EnvSpec
+from rlmodule_core.train.sampling import Rollout
 
 
 class RemoteEnvRunner:

@@ -6,13 +6,13 @@ from collections import deque
 from typing import Any
 
 from rlmodule_core.distributed.group import EnvRunnerGroup
-from rlmodule_core.sampling import Rollout
+from rlmodule_core.train.sampling import Rollout
 
 
 class RemoteSampler:
     """Samples on remote runners with the learner module's current weights.
 
-    Same interface as ``rlmodule_core.sampling.LocalSampler``: each :meth:`sample` first
+    Same interface as ``rlmodule_core.train.sampling.LocalSampler``: each :meth:`sample` first
     syncs ``module.get_state(inference_only=True)`` (one object-store upload), then
     gathers one batch per runner. Episode returns and env-step counts are the runners'.
 

@@ -13,6 +13,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from rlmodule_core.backend import registry
+
 Tensor = Any
 SampleShape = int | Sequence[int]
 
@@ -30,9 +32,6 @@ def ops_for(x: Tensor) -> ModuleType:
     Asks the backend registry, so the core never imports a backend itself
     (numpy arrays resolve to the NumPy backend's ops).
     """
-    # Imported here: the registry imports backends lazily and may import this module.
-    from rlmodule_core import registry
-
     return registry.ops_for_tensor(x)
 
 

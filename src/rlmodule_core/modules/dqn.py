@@ -9,8 +9,8 @@ import gymnasium as gym
 import numpy as np
 
 from rlmodule_core.apis import InferenceOnlyAPI, QNetAPI, TargetNetworkAPI
-from rlmodule_core.catalog import Catalog, resolve_config
 from rlmodule_core.columns import Columns
+from rlmodule_core.modules.catalog import Catalog, resolve_config
 from rlmodule_core.rl_module import RLModule
 
 #: model_config keys of the DQN module beyond DefaultModelConfig (RLlib's defaults).

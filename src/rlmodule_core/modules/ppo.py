@@ -8,9 +8,9 @@ import gymnasium as gym
 import numpy as np
 
 from rlmodule_core.apis import InferenceOnlyAPI, ValueFunctionAPI
-from rlmodule_core.catalog import Catalog
 from rlmodule_core.columns import Columns
 from rlmodule_core.modules._common import encode, gaussian_inputs, pi_output_size
+from rlmodule_core.modules.catalog import Catalog
 from rlmodule_core.rl_module import RLModule
 
 # Small final-layer gains: a near-uniform initial policy and unit-scale values make PPO

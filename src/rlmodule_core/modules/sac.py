@@ -8,9 +8,9 @@ import gymnasium as gym
 import numpy as np
 
 from rlmodule_core.apis import InferenceOnlyAPI, QNetAPI, TargetNetworkAPI
-from rlmodule_core.catalog import Catalog, Encoder, resolve_config
 from rlmodule_core.columns import Columns
 from rlmodule_core.modules._common import gaussian_inputs
+from rlmodule_core.modules.catalog import Catalog, Encoder, resolve_config
 from rlmodule_core.rl_module import RLModule
 
 #: model_config keys of the SAC module beyond DefaultModelConfig.

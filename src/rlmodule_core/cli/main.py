@@ -16,7 +16,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from rlmodule_core.checkpoint_info import describe, format_text
+    from rlmodule_core.checkpoint.inspect import describe, format_text
 
     info = describe(args.path)
     print(json.dumps(info, indent=2) if args.json else format_text(info))
@@ -24,7 +24,7 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from rlmodule_core.convert import convert_checkpoint
+    from rlmodule_core.cli.convert import convert_checkpoint
 
     report = convert_checkpoint(args.path, args.to, args.out, inference_only=args.inference_only, atol=args.atol)
     slim = " (inference-only)" if report.inference_only else ""
@@ -38,7 +38,7 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from rlmodule_core.training import train
+    from rlmodule_core.train.loop import train
 
     result = train(
         args.algo, args.env, framework=args.framework, config=args.config, seed=args.seed,
@@ -62,7 +62,7 @@ def _train(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from rlmodule_core.training import evaluate_checkpoint
+    from rlmodule_core.train.loop import evaluate_checkpoint
 
     returns, module = evaluate_checkpoint(args.checkpoint, args.env, episodes=args.episodes, framework=args.framework)
     print(

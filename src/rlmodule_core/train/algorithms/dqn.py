@@ -13,11 +13,11 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from rlmodule_core.algorithms.base import Algorithm
-from rlmodule_core.algorithms.replay_buffer import ReplayBuffer
 from rlmodule_core.columns import Columns
-from rlmodule_core.learner import Learner, LearnerConfig
 from rlmodule_core.modules import DefaultDQNRLModule
+from rlmodule_core.train.algorithms.base import Algorithm
+from rlmodule_core.train.algorithms.replay_buffer import ReplayBuffer
+from rlmodule_core.train.learner import Learner, LearnerConfig
 
 
 @dataclasses.dataclass

@@ -34,7 +34,7 @@ class Backend(abc.ABC):
     extra: str | None = None
     #: The backend's RLModule base class (subclass of the core RLModule and the framework's module).
     RLModule: type
-    #: The backend's base class for neutral blocks (``rlmodule_core.block.Block``).
+    #: The backend's base class for neutral blocks (``rlmodule_core.nn.block.Block``).
     Block: type
     #: The tensor namespace.
     ops: ModuleType
@@ -67,12 +67,12 @@ class Backend(abc.ABC):
         cached = self._bound.get(neutral_cls)
         if cached is not None:
             return cached
-        from rlmodule_core.block import Block
-        from rlmodule_core.rl_module import RLModule
-
-        if issubclass(neutral_cls, RLModule):
+        # The neutral bases mark themselves (``_rlm_kind``), so this kit needs no import
+        # of the module API above it.
+        kind = getattr(neutral_cls, "_rlm_kind", None)
+        if kind == "module":
             base = self.RLModule
-        elif issubclass(neutral_cls, Block):
+        elif kind == "block":
             base = self.Block
         else:
             raise TypeError(

@@ -13,7 +13,7 @@ import dataclasses
 from collections import deque
 from typing import Any, Protocol
 
-from rlmodule_core.env_runner import EnvRunner
+from rlmodule_core.train.env_runner import EnvRunner
 
 #: Finished-episode returns kept for the ``episode_return_mean`` metric.
 RETURN_WINDOW = 100

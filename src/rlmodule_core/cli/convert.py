@@ -121,7 +121,7 @@ def convert_checkpoint(
         ImportError: ``framework`` is not installed.
         ValueError: a native module (not portable), or outputs that disagree beyond ``atol``.
     """
-    from rlmodule_core import registry
+    from rlmodule_core.backend import registry
     from rlmodule_core.checkpoint import read_metadata
     from rlmodule_core.rl_module import RLModule
 

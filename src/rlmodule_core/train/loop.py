@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from rlmodule_core import registry
-from rlmodule_core.progress import Progress
+from rlmodule_core.backend import registry
+from rlmodule_core.train.progress import Progress
 
 RUN_FILE = "run.json"
 DEFAULT_STEPS = {"ppo": 500_000, "dqn": 100_000}
@@ -41,7 +41,7 @@ class RunResult:
 
 
 def _algorithm(name: str):
-    from rlmodule_core.algorithms import ALGORITHMS
+    from rlmodule_core.train.algorithms import ALGORITHMS
 
     key = name.lower()
     if key not in ALGORITHMS:
@@ -51,7 +51,7 @@ def _algorithm(name: str):
 
 def build_config(algo: str, config: str | os.PathLike | dict[str, Any] | None) -> Any:
     """The algorithm's config from defaults, a dict, or a .toml/.json file (unknown keys raise)."""
-    from rlmodule_core.learner import config_from_json
+    from rlmodule_core.train.learner import config_from_json
 
     _, cls = _algorithm(algo)
     return config_from_json(cls.config_class, config or {})
@@ -163,7 +163,7 @@ class _History:
 
 
 def _loop(algorithm, settings, out: Path, history: _History, threshold: float | None, progress: bool) -> RunResult:
-    from rlmodule_core.plotting import plot_learning_curve
+    from rlmodule_core.train.plotting import plot_learning_curve
 
     total, start = settings["steps"], time.perf_counter() - history.elapsed
     bar = Progress(total, unit="steps", initial=algorithm.num_env_steps) if progress else None
@@ -223,8 +223,8 @@ def evaluate_checkpoint(
     """Plays ``episodes`` greedy episodes with a saved module; accepts a module checkpoint,
     a learner checkpoint or a run directory. Returns the returns and the module."""
     from rlmodule_core.checkpoint import METADATA_FILE, read_metadata
-    from rlmodule_core.env_runner import EnvRunner
     from rlmodule_core.rl_module import RLModule
+    from rlmodule_core.train.env_runner import EnvRunner
 
     path = Path(path)
     if (path / RUN_FILE).is_file():

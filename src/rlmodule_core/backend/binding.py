@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rlmodule_core import registry
-from rlmodule_core.initializers import current_scope
+from rlmodule_core.backend import registry
+from rlmodule_core.backend.scope import current_scope
 
 # Set on an instance built through the redirect, so the second ``__init__`` that Python
 # makes on it (the returned object is an instance of the class called) does nothing.

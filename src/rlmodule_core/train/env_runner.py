@@ -18,7 +18,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from rlmodule_core import registry
+from rlmodule_core.backend import registry
 from rlmodule_core.columns import Columns
 
 EnvSpec = str | Callable[[], gym.Env]

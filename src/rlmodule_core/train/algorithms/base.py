@@ -7,11 +7,11 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar
 
-from rlmodule_core.env_runner import EnvRunner, EnvSpec
-from rlmodule_core.learner import Learner, LearnerConfig
 from rlmodule_core.rl_module import RLModule
-from rlmodule_core.sampling import LocalSampler, Sampler
 from rlmodule_core.spec import RLModuleSpec
+from rlmodule_core.train.env_runner import EnvRunner, EnvSpec
+from rlmodule_core.train.learner import Learner, LearnerConfig
+from rlmodule_core.train.sampling import LocalSampler, Sampler
 
 
 class Algorithm:

@@ -16,70 +16,20 @@ Initializers are named (JSON-friendly, so they live in ``model_config``):
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import math
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
+from rlmodule_core.backend.scope import current_scope, initialization_skipped
+
 InitSpec = str | Mapping[str, Any] | Callable[..., np.ndarray] | None
 
 
-@dataclass
-class BuildScope:
-    """What layers constructed right now belong to: a backend name and a generator."""
-
-    backend: str | None
-    rng: np.random.Generator
-
-
-_scope: contextvars.ContextVar[BuildScope | None] = contextvars.ContextVar(
-    "rlmodule_build_scope", default=None
-)
-
-
-@contextlib.contextmanager
-def build_scope(backend: str | None, seed: int | None) -> Iterator[BuildScope]:
-    """Makes layers built inside draw from ``np.random.default_rng(seed)``.
-
-    ``seed=None`` draws fresh entropy, so two unseeded builds differ.
-    """
-    scope = BuildScope(backend, np.random.default_rng(seed))
-    token = _scope.set(scope)
-    try:
-        yield scope
-    finally:
-        _scope.reset(token)
-
-
-_skip: contextvars.ContextVar[bool] = contextvars.ContextVar("rlmodule_skip_init", default=False)
-
-
-@contextlib.contextmanager
-def skip_initialization() -> Iterator[None]:
-    """Layers built inside get zero parameters instead of random draws.
-
-    Only for builds whose every parameter is overwritten right after (``from_checkpoint``
-    restores strictly): drawing and orthogonalizing millions of random numbers costs
-    more than loading them.
-    """
-    token = _skip.set(True)
-    try:
-        yield
-    finally:
-        _skip.reset(token)
-
-
-def current_scope() -> BuildScope | None:
-    """The active build scope, or None outside any module's ``setup()``."""
-    return _scope.get()
-
 
 def _rng() -> np.random.Generator:
-    scope = _scope.get()
+    scope = current_scope()
     return scope.rng if scope is not None else np.random.default_rng()
 
 
@@ -135,7 +85,7 @@ def initialize(
     Example:
         >>> initialize({"name": "orthogonal", "gain": 0.01}, (64, 2), fan_in=64, fan_out=2)
     """
-    if _skip.get():
+    if initialization_skipped():
         return np.zeros(shape, dtype=dtype)
     if spec is None:
         spec = default

@@ -12,10 +12,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from rlmodule_core.algorithms.base import Algorithm
 from rlmodule_core.columns import Columns
-from rlmodule_core.learner import Learner, LearnerConfig
 from rlmodule_core.modules import DefaultPPORLModule
+from rlmodule_core.train.algorithms.base import Algorithm
+from rlmodule_core.train.learner import Learner, LearnerConfig
 
 
 @dataclasses.dataclass

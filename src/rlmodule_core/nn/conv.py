@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from rlmodule_core import initializers as init
+from rlmodule_core.nn import initializers as init
 
 
 class Conv2DArgs(NamedTuple):

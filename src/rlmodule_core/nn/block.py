@@ -12,7 +12,7 @@ from __future__ import annotations
 import abc
 from typing import Any, ClassVar
 
-from rlmodule_core import _binding
+from rlmodule_core.backend import binding
 
 
 class Block(abc.ABC):  # noqa: B024 - subclasses must implement setup/forward, checked at call
@@ -33,22 +33,24 @@ class Block(abc.ABC):  # noqa: B024 - subclasses must implement setup/forward, c
     """
 
     _backend_name: ClassVar[str | None] = None
+    #: Read by Backend.bind: which backend base class composes with this class.
+    _rlm_kind: ClassVar[str] = "block"
     _neutral_class: ClassVar[type | None] = None
 
     def __new__(cls, *args: Any, **kwargs: Any):
         if cls._backend_name is None:
-            return _binding.construct_bound(cls, args, kwargs)
-        return _binding.cooperative_new(Block, cls, args, kwargs)
+            return binding.construct_bound(cls, args, kwargs)
+        return binding.cooperative_new(Block, cls, args, kwargs)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        if self.__dict__.pop(_binding.SKIP_INIT, False):
+        if self.__dict__.pop(binding.SKIP_INIT, False):
             return
         self._init_framework()
         self.setup(*args, **kwargs)
 
     def __reduce_ex__(self, protocol: int):
         if type(self)._neutral_class is not None:
-            return _binding.reduce_bound(self, protocol)
+            return binding.reduce_bound(self, protocol)
         return super().__reduce_ex__(protocol)
 
     def _init_framework(self) -> None:

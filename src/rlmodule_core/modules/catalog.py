@@ -1,6 +1,6 @@
 """The model catalog: encoders and heads from DefaultModelConfig and the spaces.
 
-Everything here is a neutral :class:`~rlmodule_core.block.Block`, so it binds to the
+Everything here is a neutral :class:`~rlmodule_core.nn.block.Block`, so it binds to the
 backend of the module whose ``setup()`` builds it. Observations map to encoders:
 
 - 1-D ``Box``: an MLP (``fcnet_hiddens``, ``fcnet_activation``, ``fcnet_use_layernorm``).
@@ -21,10 +21,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from rlmodule_core import conv
-from rlmodule_core.block import Block
 from rlmodule_core.columns import Columns
 from rlmodule_core.model_config import DefaultModelConfig
+from rlmodule_core.nn import conv
+from rlmodule_core.nn.block import Block
 
 _DEFAULTS = dataclasses.asdict(DefaultModelConfig())
 

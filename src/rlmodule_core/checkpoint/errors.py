@@ -1,0 +1,13 @@
+"""The errors every checkpoint reader and writer raises."""
+
+from __future__ import annotations
+
+__all__ = ["CheckpointError", "CorruptCheckpointError"]
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, incomplete, corrupted or of an unknown format."""
+
+
+class CorruptCheckpointError(CheckpointError):
+    """A checkpoint's file is missing, altered or truncated (its checksum does not hold)."""

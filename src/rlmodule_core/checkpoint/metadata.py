@@ -1,0 +1,144 @@
+"""``metadata.json``: the format constants, writing with checksums, reading and verifying."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from rlmodule_core._version import __version__
+from rlmodule_core.checkpoint.errors import CheckpointError, CorruptCheckpointError
+
+__all__ = [
+    "FORMAT_NAME", "FORMAT_VERSION", "METADATA_FILE", "STATE_FILE",
+    "read_metadata", "sha256_file", "verify_checkpoint", "verify_metadata", "write_metadata",
+]
+
+FORMAT_NAME = "rlmodule-core/checkpoint"
+FORMAT_VERSION = 1
+METADATA_FILE = "metadata.json"
+STATE_FILE = "module_state.safetensors"
+_HASH_FIELD = "metadata_sha256"
+
+
+def _canonical(metadata: Mapping[str, Any]) -> bytes:
+    body = {k: v for k, v in metadata.items() if k != _HASH_FIELD}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+
+
+def sha256_file(path: Path, *, sync: bool = False) -> str:
+    """The file's sha256; ``sync`` also flushes it to disk (for files just written)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            digest.update(chunk)
+        if sync:
+            os.fsync(f.fileno())
+    return digest.hexdigest()
+
+
+def _hashed_files(directory: Path) -> list[str]:
+    """Files a directory's metadata vouches for: its own files and sub-checkpoints' metadata."""
+    names = []
+    for entry in sorted(directory.iterdir()):
+        if entry.is_file() and entry.name != METADATA_FILE:
+            names.append(entry.name)
+        elif entry.is_dir() and (entry / METADATA_FILE).is_file():
+            names.append(f"{entry.name}/{METADATA_FILE}")
+    return names
+
+
+def write_metadata(
+    directory: Path, metadata: dict[str, Any], known: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Adds the file checksums and the metadata's own checksum, then writes it.
+
+    ``known`` holds the sha256 of files whose writer computed it (and fsynced them);
+    every other file is read back, hashed and fsynced here.
+    """
+    metadata = dict(metadata)
+    known = known or {}
+    metadata["files"] = {
+        name: known[name] if name in known else sha256_file(directory / name, sync=True)
+        for name in _hashed_files(directory)
+    }
+    metadata[_HASH_FIELD] = hashlib.sha256(_canonical(metadata)).hexdigest()
+    text = json.dumps(metadata, indent=2, sort_keys=True, allow_nan=False)
+    with open(directory / METADATA_FILE, "w") as f:
+        f.write(text + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    return metadata
+
+
+def read_metadata(directory: str | os.PathLike, *, verify: bool = True) -> dict[str, Any]:
+    """Reads and (by default) verifies a checkpoint directory's metadata.
+
+    Raises:
+        CheckpointError: the path is no checkpoint, or a file is missing or altered;
+            the message names the file.
+    """
+    directory = Path(directory)
+    meta_path = directory / METADATA_FILE
+    if not directory.exists():
+        raise CheckpointError(f"No checkpoint at {str(directory)!r}: the path does not exist.")
+    if not meta_path.is_file():
+        raise CheckpointError(
+            f"{str(directory)!r} is not an rlmodule-core checkpoint: it has no {METADATA_FILE}. "
+            "Pass the directory that save_to_path() returned."
+        )
+    try:
+        metadata = json.loads(meta_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CorruptCheckpointError(f"{meta_path} is corrupted: not valid JSON ({err}).") from err
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT_NAME:
+        raise CheckpointError(
+            f"{meta_path} is not rlmodule-core checkpoint metadata (expected format "
+            f"{FORMAT_NAME!r}, received {metadata.get('format') if isinstance(metadata, dict) else metadata!r:.60})."
+        )
+    if metadata.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{meta_path} has format version {metadata.get('format_version')}; this "
+            f"rlmodule-core ({__version__}) reads up to {FORMAT_VERSION}. Upgrade rlmodule-core."
+        )
+    if verify:
+        verify_checkpoint(directory, metadata)
+    return metadata
+
+
+def verify_metadata(directory: Path, metadata: Mapping[str, Any]) -> None:
+    """Checks the metadata's own checksum (cheap: no file is read)."""
+    if hashlib.sha256(_canonical(metadata)).hexdigest() != metadata.get(_HASH_FIELD):
+        raise CorruptCheckpointError(
+            f"{directory / METADATA_FILE} is corrupted: its content does not match its "
+            f"checksum ({_HASH_FIELD}). Re-save the checkpoint."
+        )
+
+
+def verify_checkpoint(
+    directory: Path, metadata: Mapping[str, Any], *, skip: tuple[str, ...] = ()
+) -> None:
+    """Checks the metadata checksum and every listed file's sha256.
+
+    ``skip`` names files the caller verifies itself while reading them
+    (``load_state_file(..., sha256=...)``), so that no file is read twice.
+    """
+    verify_metadata(directory, metadata)
+    for name, expected in metadata.get("files", {}).items():
+        if name in skip:
+            continue
+        file = directory / name
+        if not file.is_file():
+            raise CorruptCheckpointError(f"Checkpoint file {file} is missing.")
+        if sha256_file(file) != expected:
+            raise corrupt_file_error(file)
+
+
+def corrupt_file_error(file: Path) -> CorruptCheckpointError:
+    return CorruptCheckpointError(
+        f"Checkpoint file {file} is corrupted or truncated: its sha256 does not match "
+        f"{METADATA_FILE}. Re-save the checkpoint."
+    )

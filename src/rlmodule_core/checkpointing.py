@@ -1,0 +1,226 @@
+"""Saving modules to checkpoint directories and building modules from them.
+
+The file format lives in :mod:`rlmodule_core.checkpoint` (a leaf package that knows no
+module class); this module connects it to ``RLModule`` and ``MultiRLModule``: the
+``Checkpointable`` mixin, the metadata that describes a module, and ``from_checkpoint``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rlmodule_core._version import __version__
+from rlmodule_core.backend import registry
+from rlmodule_core.backend.scope import skip_initialization
+from rlmodule_core.checkpoint import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    CheckpointError,
+    atomic_directory,
+    class_path,
+    import_class,
+    importable,
+    read_metadata,
+    to_json_value,
+    verify_metadata,
+)
+from rlmodule_core.spaces import space_from_json, space_to_json
+
+if TYPE_CHECKING:
+    from rlmodule_core.rl_module import RLModule
+
+__all__ = ["Checkpointable", "check_portable", "load", "module_metadata"]
+
+_OVERRIDES = ("framework", "module_class", "inference_only", "learner_only")
+
+
+def load(path: Path, expected_cls: type, **overrides: Any) -> Any:
+    """Builds the checkpoint's module (or MultiRLModule) and loads its state."""
+    unknown = sorted(set(overrides) - set(_OVERRIDES))
+    if unknown:
+        raise TypeError(
+            f"from_checkpoint() got unexpected arguments {unknown}. Expected any of {list(_OVERRIDES)}."
+        )
+    # Only the metadata's own checksum here: the files are verified as the state is loaded
+    # below (restoring verifies everything), so no file is hashed twice.
+    metadata = read_metadata(path, verify=False)
+    verify_metadata(path, metadata)
+    kind = metadata.get("kind")
+    if kind not in ("rl_module", "multi_rl_module"):
+        raise CheckpointError(f"{path / 'metadata.json'} has an unknown kind {kind!r}.")
+    stored = overrides.get("module_class") or import_class(metadata["class"])
+    wanted = getattr(expected_cls, "_neutral_class", None) or expected_cls
+    stored_neutral = getattr(stored, "_neutral_class", None) or stored
+    if not issubclass(stored_neutral, wanted):
+        raise ValueError(
+            f"The checkpoint at {str(path)!r} holds a {metadata['class']}, which is not a "
+            f"{wanted.__qualname__} (or subclass). Call {stored_neutral.__qualname__}.from_checkpoint() "
+            "or RLModule.from_checkpoint() instead."
+        )
+    # Every parameter is overwritten by the strict restore that follows: skip drawing
+    # random initial weights (orthogonal init of a 2048x2048 kernel alone takes ~0.1 s).
+    with skip_initialization():
+        if kind == "multi_rl_module":
+            module = _build_multi(path, metadata, stored, overrides)
+        else:
+            module = _build_single(metadata, stored, overrides)
+    module._restore_checkpoint(path, None)
+    return module
+
+
+def check_portable(module_class: type, recorded: str, framework: str | None) -> str:
+    """The framework to build on; a native module may only go back to its own framework."""
+    target = registry.canonical_name(framework) if framework is not None else recorded
+    native = getattr(module_class, "_backend_name", None)
+    if native is not None and native != target:
+        raise ValueError(
+            f"{module_class.__qualname__} is a native {native!r} module (its layers are "
+            f"{native}'s own), so its checkpoint cannot be restored on {target!r}. Restore it "
+            f"with framework={native!r}, or write the module against the neutral RLModule base "
+            "(self.nn / self.ops) so that it runs on every framework."
+        )
+    return target
+
+
+def _build_single(metadata: dict, module_class: type, overrides: dict) -> Any:
+    # spec.py imports the module classes, which import this mixin: resolved at call time.
+    from rlmodule_core.spec import RLModuleSpec
+
+    ctor = metadata["ctor"]
+    framework = check_portable(module_class, metadata["framework"], overrides.get("framework"))
+    spec = RLModuleSpec(
+        module_class=module_class,
+        observation_space=_space(ctor["observation_space"], space_from_json),
+        action_space=_space(ctor["action_space"], space_from_json),
+        inference_only=_pick(overrides, "inference_only", ctor["inference_only"]),
+        learner_only=_pick(overrides, "learner_only", ctor["learner_only"]),
+        model_config=ctor["model_config"],
+        framework=framework,
+    )
+    return spec.build()
+
+
+def _build_multi(path: Path, metadata: dict, multi_class: type, overrides: dict) -> Any:
+    # spec.py imports the module classes, which import this mixin: resolved at call time.
+    from rlmodule_core.spec import RLModuleSpec
+
+    ctor = metadata["ctor"]
+    specs = {}
+    for module_id in metadata["module_ids"]:
+        spec = RLModuleSpec.from_dict(metadata["modules"][module_id])
+        spec.framework = check_portable(
+            spec.module_class, spec.framework, overrides.get("framework")
+        )
+        for flag in ("inference_only", "learner_only"):
+            if overrides.get(flag) is not None:
+                setattr(spec, flag, overrides[flag])
+        specs[module_id] = spec
+    return multi_class(
+        observation_space=_space(ctor["observation_space"], space_from_json),
+        action_space=_space(ctor["action_space"], space_from_json),
+        inference_only=_pick(overrides, "inference_only", ctor["inference_only"]),
+        learner_only=_pick(overrides, "learner_only", ctor["learner_only"]),
+        model_config=ctor["model_config"],
+        rl_module_specs=specs,
+    )
+
+
+def _pick(overrides: dict, key: str, default: Any) -> Any:
+    value = overrides.get(key)
+    return default if value is None else value
+
+
+def _space(value: Any, decode) -> Any:
+    return None if value is None else decode(value)
+
+
+class Checkpointable:
+    """Saving to and restoring from a checkpoint directory.
+
+    Example:
+        >>> path = module.save_to_path("/tmp/ckpt")
+        >>> same = RLModule.from_checkpoint(path)                     # recorded framework
+        >>> on_numpy = RLModule.from_checkpoint(path, framework="numpy")
+        >>> module.restore_from_path(path)                            # weights only
+    """
+
+    def save_to_path(
+        self, path: str | os.PathLike | None = None, *, state: Mapping[str, Any] | None = None
+    ) -> str:
+        """Writes a checkpoint atomically and returns its path.
+
+        Args:
+            path: the directory (created or replaced). None writes into a new temporary one.
+            state: save this state instead of ``self.get_state()``.
+        """
+        target = Path(path) if path is not None else Path(tempfile.mkdtemp(prefix="rlmodule-"))
+        with atomic_directory(target) as tmp:
+            self._write_checkpoint(tmp, state)
+        return str(target.absolute())
+
+    def restore_from_path(self, path: str | os.PathLike, *, component: str | None = None) -> None:
+        """Loads weights from a checkpoint into this object (strict; changes nothing on error).
+
+        Args:
+            component: restore only this part: a dotted attribute prefix of a module, or a
+                module ID of a MultiRLModule.
+        """
+        self._restore_checkpoint(Path(path), component)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike, **overrides: Any) -> Any:
+        """Builds a new object from a checkpoint and loads its weights.
+
+        Args:
+            path: a directory written by ``save_to_path``.
+            **overrides: ``framework`` (restore on another backend; default: the recorded
+                one), ``module_class`` (use this class instead of the recorded import path),
+                ``inference_only`` / ``learner_only`` (build a slimmer variant).
+
+        Raises:
+            CheckpointError: missing, corrupted or foreign checkpoint (names the file).
+            ValueError: the stored class is not ``cls`` or a subclass, or cannot be imported.
+        """
+        return load(Path(path), cls, **overrides)
+
+    def _write_checkpoint(self, directory: Path, state: Mapping[str, Any] | None) -> None:
+        raise NotImplementedError
+
+    def _restore_checkpoint(self, directory: Path, component: str | None) -> None:
+        raise NotImplementedError
+
+
+def module_metadata(module: RLModule, kind: str) -> dict[str, Any]:
+    """The metadata fields shared by single and multi checkpoints (without checksums)."""
+    cls = type(module)
+    path = class_path(cls)
+    if not importable(path, cls):
+        warnings.warn(
+            f"The module class {path!r} cannot be imported (defined in __main__ or inside a "
+            "function?). The checkpoint is written, but from_checkpoint() will need "
+            "module_class= to restore it. Move the class into a module to avoid this.",
+            stacklevel=4,
+        )
+    fields = module._rlm
+    return {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "library_version": __version__,
+        "kind": kind,
+        "framework": module.framework,
+        "class": path,
+        "ctor": {
+            "observation_space": None
+            if fields.observation_space is None
+            else space_to_json(fields.observation_space),
+            "action_space": None if fields.action_space is None else space_to_json(fields.action_space),
+            "inference_only": fields.inference_only,
+            "learner_only": fields.learner_only,
+            "model_config": to_json_value(fields.model_config, "model_config"),
+        },
+    }
