@@ -18,6 +18,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from rlmodule_core import envs as _builtin_envs  # noqa: F401 - registers the built-in env ids
 from rlmodule_core.backend import registry
 from rlmodule_core.columns import Columns
 
