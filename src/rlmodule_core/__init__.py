@@ -11,6 +11,7 @@ Example:
 
 from rlmodule_core._version import __version__
 from rlmodule_core.backend.registry import available_backends, get_backend, register_backend
+from rlmodule_core.checkpoint import CheckpointError, register_module_class
 from rlmodule_core.columns import Columns
 from rlmodule_core.model_config import DefaultModelConfig
 from rlmodule_core.multi_rl_module import DEFAULT_MODULE_ID, MultiRLModule
@@ -20,6 +21,7 @@ from rlmodule_core.spec import MultiRLModuleSpec, RLModuleSpec
 
 __all__ = [
     "Block",
+    "CheckpointError",
     "Columns",
     "DEFAULT_MODULE_ID",
     "DefaultModelConfig",
@@ -32,4 +34,5 @@ __all__ = [
     "available_backends",
     "get_backend",
     "register_backend",
+    "register_module_class",
 ]

@@ -147,7 +147,7 @@ def test_unimportable_class_warns_then_needs_module_class(tmp_path):
         pass
 
     module = make(Local)
-    with pytest.warns(UserWarning, match="cannot be imported"):
+    with pytest.warns(UserWarning, match="inside a function"):
         module.save_to_path(tmp_path / "c")
     with pytest.raises(ValueError, match="module_class="):
         rlm.RLModule.from_checkpoint(tmp_path / "c")

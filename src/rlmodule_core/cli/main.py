@@ -19,6 +19,7 @@ def _inspect(args: argparse.Namespace) -> int:
     from rlmodule_core.checkpoint.inspect import describe, format_text
 
     info = describe(args.path)
+    # json.dumps escapes control characters itself; the text form escapes them explicitly.
     print(json.dumps(info, indent=2) if args.json else format_text(info))
     return EXIT_OK if info["checksums_ok"] else EXIT_FAILED
 
@@ -26,7 +27,10 @@ def _inspect(args: argparse.Namespace) -> int:
 def _convert(args: argparse.Namespace) -> int:
     from rlmodule_core.cli.convert import convert_checkpoint
 
-    report = convert_checkpoint(args.path, args.to, args.out, inference_only=args.inference_only, atol=args.atol)
+    report = convert_checkpoint(
+        args.path, args.to, args.out, inference_only=args.inference_only, atol=args.atol,
+        trust_code=args.trust_code,
+    )
     slim = " (inference-only)" if report.inference_only else ""
     print(
         f"Converted {report.source} ({report.source_framework}) -> {report.output} "
@@ -64,7 +68,9 @@ def _eval(args: argparse.Namespace) -> int:
 
     from rlmodule_core.train.loop import evaluate_checkpoint
 
-    returns, module = evaluate_checkpoint(args.checkpoint, args.env, episodes=args.episodes, framework=args.framework)
+    returns, module = evaluate_checkpoint(
+        args.checkpoint, args.env, episodes=args.episodes, framework=args.framework, trust_code=args.trust_code,
+    )
     print(
         f"{len(returns)} greedy episodes on {module.framework}: return {np.mean(returns):.1f} ± {np.std(returns):.1f} "
         f"(min {np.min(returns):.1f}, max {np.max(returns):.1f})"
@@ -79,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Framework-agnostic RL modules. Checkpoints written by any backend (torch, tf, jax, "
             "numpy) can be inspected without a framework and converted to any installed one."
         ),
-        epilog="Exit status: 0 success, 1 a check failed (corrupted checkpoint), 2 bad input.",
+        epilog="Exit status: 0 success, 1 a check failed (a corrupted, malformed or untrusted "
+        "checkpoint), 2 bad usage.",
     )
     parser.add_argument("--version", action="version", version=f"rlmodule-core {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -131,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--env", default=None, help="gymnasium env id (default: the run's env)")
     evaluate.add_argument("--episodes", type=int, default=20, help="episodes (default 20)")
     evaluate.add_argument("--framework", default=None, help="restore on this backend (default: the recorded one)")
+    _add_trust_code(evaluate)
     evaluate.set_defaults(run=_eval)
 
     inspect = commands.add_parser(
@@ -164,22 +172,45 @@ def build_parser() -> argparse.ArgumentParser:
         help="drop training-only parameters (value heads, critics, target networks)",
     )
     convert.add_argument("--atol", type=float, default=1e-4, help="allowed output difference (default 1e-4)")
+    _add_trust_code(convert)
     convert.set_defaults(run=_convert)
     return parser
 
 
+def _add_trust_code(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--trust-code", action="store_true",
+        help="import the module classes the checkpoint names (runs their code; only for "
+             "checkpoints from a source you trust). Without it, only rlmodule-core's, the "
+             "backends' and registered classes restore.",
+    )
+
+
+def _one_line(err: BaseException) -> str:
+    from rlmodule_core.checkpoint.inspect import escape
+
+    return escape(" ".join(str(err).split("\n")))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``rlmodule`` console script."""
-    from rlmodule_core.checkpoint import CorruptCheckpointError
+    """Entry point of the ``rlmodule`` console script.
+
+    Any problem with a checkpoint prints one line and exits 1; bad usage exits 2.
+    """
+    from rlmodule_core.checkpoint import CheckpointError, NotACheckpointError
 
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except CorruptCheckpointError as err:
-        print(f"rlmodule {args.command}: error: {err}", file=sys.stderr)
+    except NotACheckpointError as err:  # a wrong path is a usage error, not a bad checkpoint
+        print(f"rlmodule {args.command}: error: {_one_line(err)}", file=sys.stderr)
+        return EXIT_USAGE
+    except CheckpointError as err:
+        print(f"rlmodule {args.command}: error: {_one_line(err)}", file=sys.stderr)
         return EXIT_FAILED
-    except (ImportError, ValueError, KeyError) as err:
-        print(f"rlmodule {args.command}: error: {err}", file=sys.stderr)
+    except (ImportError, ValueError, KeyError, TypeError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"rlmodule {args.command}: error: {_one_line(message)}", file=sys.stderr)
         return EXIT_USAGE
 
 

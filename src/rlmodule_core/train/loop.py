@@ -218,10 +218,11 @@ def _loop(algorithm, settings, out: Path, history: _History, threshold: float | 
 
 def evaluate_checkpoint(
     path: str | os.PathLike, env: str | None = None, *, episodes: int = 20, framework: str | None = None,
-    seed: int = 10_000,
+    seed: int = 10_000, trust_code: bool = False,
 ) -> tuple[list[float], Any]:
     """Plays ``episodes`` greedy episodes with a saved module; accepts a module checkpoint,
-    a learner checkpoint or a run directory. Returns the returns and the module."""
+    a learner checkpoint or a run directory. Returns the returns and the module.
+    ``trust_code`` as in ``RLModule.from_checkpoint``."""
     from rlmodule_core.checkpoint import METADATA_FILE, read_metadata
     from rlmodule_core.rl_module import RLModule
     from rlmodule_core.train.env_runner import EnvRunner
@@ -234,7 +235,7 @@ def evaluate_checkpoint(
         path = path / "module"
     if env is None:
         raise ValueError("Pass --env: the checkpoint does not say which environment it was trained on.")
-    module = RLModule.from_checkpoint(path, framework=framework, inference_only=True)
+    module = RLModule.from_checkpoint(path, framework=framework, inference_only=True, trust_code=trust_code)
     runner = EnvRunner(env, 1, seed=seed)
     if runner.observation_space != module.observation_space or runner.action_space != module.action_space:
         raise ValueError(
