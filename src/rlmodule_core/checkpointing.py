@@ -38,7 +38,7 @@ from rlmodule_core.spaces import space_from_json, space_to_json
 if TYPE_CHECKING:
     from rlmodule_core.rl_module import RLModule
 
-__all__ = ["Checkpointable", "check_portable", "load", "module_metadata"]
+__all__ = ["Checkpointable", "NotPortableError", "check_portable", "load", "module_metadata"]
 
 _OVERRIDES = ("framework", "module_class", "inference_only", "learner_only", "trust_code")
 
@@ -84,13 +84,28 @@ def _load(path: Path, expected_cls: type, overrides: dict[str, Any]) -> Any:
     _check_state_backs_metadata(path, metadata)
     # Every parameter is overwritten by the strict restore that follows: skip drawing
     # random initial weights (orthogonal init of a 2048x2048 kernel alone takes ~0.1 s).
-    with skip_initialization():
-        if kind == "multi_rl_module":
-            module = _build_multi(path, metadata, stored, overrides)
-        else:
-            module = _build_single(path, metadata, stored, overrides)
-    module._restore_checkpoint(path, None)
+    try:
+        with skip_initialization():
+            if kind == "multi_rl_module":
+                module = _build_multi(path, metadata, stored, overrides)
+            else:
+                module = _build_single(path, metadata, stored, overrides)
+        module._restore_checkpoint(path, None)
+    except (CheckpointError, NotPortableError):
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as err:
+        # Everything the module was built from came from the file: a module that cannot be
+        # built from it, or a state that does not fit it, is a bad checkpoint.
+        detail = " ".join(str(err).split("\n"))[:500]
+        raise CheckpointError(
+            f"{path / METADATA_FILE}: the recorded {metadata['class']} cannot be rebuilt from "
+            f"its metadata and state ({type(err).__name__}: {detail})"
+        ) from err
     return module
+
+
+class NotPortableError(ValueError):
+    """A native module asked to restore on another framework (a usage error)."""
 
 
 def _check_state_backs_metadata(path: Path, metadata: dict[str, Any]) -> int:
@@ -131,7 +146,7 @@ def check_portable(module_class: type, recorded: str, framework: str | None) -> 
             raise CheckpointError(f"The checkpoint records an unknown framework: {err}") from None
     native = getattr(module_class, "_backend_name", None)
     if native is not None and native != target:
-        raise ValueError(
+        raise NotPortableError(
             f"{module_class.__qualname__} is a native {native!r} module (its layers are "
             f"{native}'s own), so its checkpoint cannot be restored on {target!r}. Restore it "
             f"with framework={native!r}, or write the module against the neutral RLModule base "

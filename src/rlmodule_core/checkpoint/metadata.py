@@ -37,8 +37,10 @@ def sha256_file(path: Path, *, sync: bool = False) -> str:
     """The file's sha256; ``sync`` also flushes it to disk (for files just written)."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
-        while chunk := f.read(1 << 22):
-            digest.update(chunk)
+        # One reused buffer, never larger than the file: read(n) would allocate n each time.
+        buffer = memoryview(bytearray(min(1 << 22, max(os.fstat(f.fileno()).st_size, 1))))
+        while n := f.readinto(buffer):
+            digest.update(buffer[:n])
         if sync:
             os.fsync(f.fileno())
     return digest.hexdigest()
