@@ -56,7 +56,7 @@ def load(path: Path, expected_cls: type, **overrides: Any) -> Any:
     trust_code = overrides.get("trust_code", False)
     if not isinstance(trust_code, bool):
         raise TypeError(f"trust_code must be True or False; received {trust_code!r}.")
-    return read_consistently(path, lambda: _load(path, expected_cls, overrides))
+    return read_consistently(path, lambda view: _load(view, expected_cls, overrides))
 
 
 def _load(path: Path, expected_cls: type, overrides: dict[str, Any]) -> Any:
@@ -253,8 +253,7 @@ class Checkpointable:
             component: restore only this part: a dotted attribute prefix of a module, or a
                 module ID of a MultiRLModule.
         """
-        directory = Path(path)
-        read_consistently(directory, lambda: self._restore_checkpoint(directory, component))
+        read_consistently(Path(path), lambda view: self._restore_checkpoint(view, component))
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, **overrides: Any) -> Any:

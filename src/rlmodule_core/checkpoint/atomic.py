@@ -18,6 +18,7 @@ import errno
 import os
 import shutil
 import stat
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +30,11 @@ from rlmodule_core.checkpoint.format import METADATA_FILE
 from rlmodule_core.checkpoint.metadata import read_metadata
 from rlmodule_core.checkpoint.paths import is_symlink
 
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; readers rely on the retry alone
+    fcntl = None  # type: ignore[assignment]
+
 __all__ = ["atomic_directory", "foreign_entries", "read_consistently"]
 
 T = TypeVar("T")
@@ -38,6 +44,8 @@ _AT_FDCWD = -100
 _SWAP_ATTEMPTS = 50
 #: How often (and how long apart) a reader retries when the checkpoint changed under it.
 _READ_ATTEMPTS, _READ_PAUSE_S = 20, 0.05
+#: Linux shows an open directory as a path: reads through it stay in that directory.
+_PROC_FD = sys.platform.startswith("linux") and os.path.isdir("/proc/self/fd")
 
 
 def _renameat2() -> Callable[..., int] | None:
@@ -204,16 +212,20 @@ def _swap_in(tmp: Path, target: Path) -> Path | None:
                 if err.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT):
                     raise
                 continue
-        try:
-            if _exchange(tmp, target):
-                return tmp  # tmp's path now holds the old checkpoint
-        except FileNotFoundError:
-            continue
-        old = target.parent / f".{target.name}.old-{os.getpid()}-{os.urandom(4).hex()}"
-        try:
-            os.rename(target, old)
-        except FileNotFoundError:
-            continue
+        # Readers of the current checkpoint hold a shared lock on it: wait for them.
+        with _locked(target, exclusive=True) as fd:
+            if fd is None:
+                continue
+            try:
+                if _exchange(tmp, target):
+                    return tmp  # tmp's path now holds the old checkpoint
+            except FileNotFoundError:
+                continue
+            old = target.parent / f".{target.name}.old-{os.getpid()}-{os.urandom(4).hex()}"
+            try:
+                os.rename(target, old)
+            except FileNotFoundError:
+                continue
         try:
             os.rename(tmp, target)
         except OSError:
@@ -245,26 +257,56 @@ def _save_in_progress(target: Path) -> bool:
     return False
 
 
-def read_consistently(directory: Path, read: Callable[[], T]) -> T:
-    """Runs ``read()``; retries when the checkpoint at ``directory`` was replaced meanwhile.
+@contextlib.contextmanager
+def _locked(directory: Path, exclusive: bool) -> Iterator[int | None]:
+    """An fd of ``directory`` holding a shared (readers) or exclusive (a swap) flock; None if gone."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        yield None
+        return
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield fd
+    finally:
+        os.close(fd)  # releases the lock
 
-    A reader that meets a concurrent save (files of the old and the new checkpoint mixed,
-    or the path briefly missing on systems without an atomic exchange) reads again, up to
-    a bounded number of times, and so gets either the old or the new checkpoint. An
-    error of a checkpoint that did not change is raised at once.
+
+def _rename_paths(err: BaseException, view: Path, directory: Path) -> None:
+    """Messages name the user's path, not the descriptor path the read went through."""
+    if view != directory and err.args and isinstance(err.args[0], str):
+        err.args = (err.args[0].replace(str(view), str(directory)), *err.args[1:])
+
+
+def read_consistently(directory: Path, read: Callable[[Path], T]) -> T:
+    """Runs ``read(path)`` on one consistent checkpoint while others may replace it.
+
+    The reader holds a shared lock on the directory it opened (a save swaps only under
+    an exclusive one) and, where the OS shows open descriptors as paths
+    (``/proc/self/fd``), reads every file through that very directory, so a concurrent
+    save cannot mix old and new files. When the checkpoint was replaced before the lock
+    was taken (or, elsewhere, during the read), the read starts again, a bounded number
+    of times; an error of a checkpoint that did not change is raised at once.
     """
     directory = Path(directory).absolute()
     for attempt in range(_READ_ATTEMPTS):
-        before = _identity(directory)
-        try:
-            return read()
-        except CheckpointError:
-            if attempt == _READ_ATTEMPTS - 1:
-                raise
-            after = _identity(directory)
-            changed = before != after and after is not None
-            missing = after is None and _save_in_progress(directory)
-            if not (changed or missing):
-                raise
-            time.sleep(_READ_PAUSE_S * (attempt > 0))
+        last = attempt == _READ_ATTEMPTS - 1
+        with _locked(directory, exclusive=False) as fd:
+            if fd is None:
+                if not last and _save_in_progress(directory):
+                    time.sleep(_READ_PAUSE_S)
+                    continue
+                return read(directory)  # the reader reports the missing checkpoint itself
+            info = os.fstat(fd)
+            opened = (info.st_dev, info.st_ino)
+            if _identity(directory) != opened and not last:
+                continue  # swapped between open and lock: open the new one
+            view = Path(f"/proc/self/fd/{fd}") if _PROC_FD else directory
+            try:
+                return read(view)
+            except BaseException as err:
+                _rename_paths(err, view, directory)
+                if last or not isinstance(err, CheckpointError) or _identity(directory) == opened:
+                    raise
     raise AssertionError("unreachable")
