@@ -46,7 +46,8 @@ _STATE = (_CHECKPOINT / "module_state.safetensors").read_bytes()
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=12) | st.sampled_from(["inf", "-inf", "Box", "Discrete", "Tuple", "Dict", "../x", "/etc/passwd"]),
+    | st.text(max_size=12) | st.sampled_from(["inf", "-inf", "Box", "Discrete", "Tuple", "Dict", "../x", "/etc/passwd",
+                                          "learner", "multi_rl_module", "rl_module"]),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
     max_leaves=12,
 )

@@ -28,7 +28,6 @@ from rlmodule_core.checkpoint.paths import check_name, inside
 from rlmodule_core.checkpoint.schema import check_sizes, check_spec_dict
 from rlmodule_core.checkpoint.serialization import (
     class_path,
-    importable,
     register_module_class,
     resolve_class,
     to_json_value,
@@ -39,7 +38,7 @@ __all__ = [
     "FORMAT_NAME", "FORMAT_VERSION", "METADATA_FILE", "RESERVED_NAMES", "STATE_FILE",
     "CheckpointError", "CorruptCheckpointError", "NotACheckpointError",
     "atomic_directory", "check_name", "check_sizes", "check_spec_dict", "class_path",
-    "foreign_entries", "importable", "inside", "load_state_file", "module_id_problem",
+    "foreign_entries", "inside", "load_state_file", "module_id_problem",
     "read_consistently", "read_metadata", "read_state_header", "register_module_class",
     "resolve_class", "save_state_file", "to_json_value", "verify_checkpoint",
     "verify_metadata", "write_metadata",

@@ -31,6 +31,8 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
     """
     directory = Path(path)
     metadata = read_metadata(directory, verify=False)
+    if metadata["kind"] == "learner":  # training state: describe the module it trains
+        return describe(inside(directory, "module", f"{directory / METADATA_FILE}: kind 'learner'"))
     try:
         verify_checkpoint(directory, metadata)
         checksum_error = None

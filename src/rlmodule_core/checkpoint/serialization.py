@@ -15,7 +15,7 @@ import numpy as np
 from rlmodule_core.checkpoint.errors import CheckpointError
 
 __all__ = [
-    "ENTRY_POINT_GROUP", "class_path", "importable", "register_module_class", "resolve_class",
+    "ENTRY_POINT_GROUP", "class_path", "register_module_class", "resolve_class",
     "to_json_value",
 ]
 
@@ -116,15 +116,6 @@ def resolve_class(path: str, *, trust_code: bool = False) -> type:
     if not isinstance(obj, type):
         raise _untrusted(path, f"is a {type(obj).__name__}, not a class")
     return obj
-
-
-def importable(path: str, cls: type | None = None) -> bool:
-    """Whether ``path`` resolves now without trusting code (and, if given, to ``cls``)."""
-    try:
-        found = resolve_class(path)
-    except ValueError:
-        return False
-    return cls is None or found is (getattr(cls, "_neutral_class", None) or cls)
 
 
 def to_json_value(value: Any, where: str) -> Any:
