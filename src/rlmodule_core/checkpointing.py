@@ -56,6 +56,8 @@ def load(path: Path, expected_cls: type, **overrides: Any) -> Any:
     trust_code = overrides.get("trust_code", False)
     if not isinstance(trust_code, bool):
         raise TypeError(f"trust_code must be True or False; received {trust_code!r}.")
+    if overrides.get("framework") is not None:
+        registry.canonical_name(overrides["framework"])  # a usage error, before any reading
     return read_consistently(path, lambda view: _load(view, expected_cls, overrides))
 
 
@@ -94,6 +96,8 @@ def _load(path: Path, expected_cls: type, overrides: dict[str, Any]) -> Any:
     except (CheckpointError, NotPortableError):
         raise
     except (ValueError, TypeError, KeyError, IndexError, AttributeError) as err:
+        if overrides.get("module_class") is not None:
+            raise  # the caller's class may be what does not fit
         # Everything the module was built from came from the file: a module that cannot be
         # built from it, or a state that does not fit it, is a bad checkpoint.
         detail = " ".join(str(err).split("\n"))[:500]

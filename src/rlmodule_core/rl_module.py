@@ -555,11 +555,14 @@ _KIND_NAMES = {"b": "boolean", "c": "complex", "O": "object", "U": "string", "S"
                "M": "datetime", "m": "timedelta", "f": "float", "i": "integer", "u": "unsigned integer"}
 
 
+_EXPECTED = {"f": "real numbers", "i": "integers", "u": "integers", "b": "booleans", "c": "numbers"}
+
+
 def _kind_problem(source: np.dtype, target: np.dtype) -> str | None:
     if source.kind in _ACCEPTED_KINDS.get(target.kind, target.kind):
         return None
     return (
-        f"expected real numbers for a {target} parameter; received a "
+        f"expected {_EXPECTED.get(target.kind, target.name)} for a {target} parameter; received a "
         f"{_KIND_NAMES.get(source.kind, source.kind)} array ({source}), which is not cast silently"
     )
 
