@@ -545,3 +545,22 @@ def test_format_version_1_written_before_still_reads(tmp_path):
     metadata = json.loads((path / "metadata.json").read_text())
     assert metadata["format_version"] == 1
     assert isinstance(rlm.RLModule.from_checkpoint(path), TinyPolicy)
+
+
+def test_inspect_of_a_learner_checkpoint_describes_its_module(tmp_path, capsys):
+    from rlmodule_core.checkpoint import FORMAT_NAME, write_metadata
+
+    root = tmp_path / "learner"
+    root.mkdir()
+    make(model_config={"hidden": 8}).save_to_path(root / "module")
+    write_metadata(root, {"format": FORMAT_NAME, "format_version": 1, "kind": "learner",
+                          "class": "rlmodule_core.train.learner:Learner", "config": {}, "num_updates": 3})
+    assert main(["inspect", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert str(root / "module") in out and "checksums:" in out and "OK" in out and "vf.kernel" in out
+    # A learner checkpoint is no module: from_checkpoint says where the module is.
+    with pytest.raises(CheckpointError, match="'module' sub-directory"):
+        rlm.RLModule.from_checkpoint(root)
+    # It is a checkpoint of this format holding exactly its files: a save may replace it.
+    make().save_to_path(root)
+    assert sorted(os.listdir(root)) == ["metadata.json", "module_state.safetensors"]
