@@ -264,7 +264,10 @@ class MultiRLModuleSpec:
         for module_id, spec in module_specs.items():
             check_module_id(module_id, specs)
             if module_id in specs and not override:
-                specs[module_id].update(spec, override=False)
+                # A merged copy: the spec objects the caller passed in stay as they were.
+                merged = copy.copy(specs[module_id])
+                merged.update(spec, override=False)
+                specs[module_id] = merged
             else:
                 specs[module_id] = spec
         self.rl_module_specs = specs
@@ -347,11 +350,28 @@ class MultiRLModuleSpec:
             rl_module_specs=specs,
         )
 
-    def update(self, other: MultiRLModuleSpec, override: bool = True) -> None:
-        """Merges ``other``: globals as in ``RLModuleSpec.update``; per-ID specs merged."""
+    def update(self, other: MultiRLModuleSpec, override: bool = False) -> None:
+        """Merges ``other`` into this spec, as RLlib's ``MultiRLModuleSpec.update`` does.
+
+        With ``override=True`` each sub-spec that ``other`` names replaces this spec's
+        sub-spec of that module ID; with ``override=False`` (the default, as in RLlib)
+        only module IDs this spec lacks are added. Global fields follow
+        ``RLModuleSpec.update``: replaced when ``override``, else only filled. The
+        sub-specs of ``other`` are copied, never shared or mutated.
+
+        Example:
+            >>> spec = MultiRLModuleSpec(rl_module_specs={"p0": spec_a})
+            >>> spec.update(MultiRLModuleSpec(rl_module_specs={"p0": spec_b, "p1": spec_b}))
+            >>> spec.rl_module_specs["p0"] is spec_a   # kept: override=False
+            True
+
+        Raises:
+            ValueError: ``other`` is not a MultiRLModuleSpec.
+        """
         if not isinstance(other, MultiRLModuleSpec):
             raise ValueError(
-                f"MultiRLModuleSpec.update expects a MultiRLModuleSpec; received {type(other).__name__}."
+                f"MultiRLModuleSpec.update expects a MultiRLModuleSpec; received {type(other).__name__}. "
+                "Wrap a single RLModuleSpec with spec.as_multi_rl_module_spec()."
             )
         for name in ("observation_space", "action_space", "inference_only", "learner_only", "model_config"):
             value = getattr(other, name)
@@ -359,9 +379,7 @@ class MultiRLModuleSpec:
                 setattr(self, name, value)
         specs = self._specs_dict()
         for module_id, spec in other._specs_dict().items():
-            if module_id in specs:
-                specs[module_id].update(spec, override=override)
-            else:
+            if override or module_id not in specs:
                 specs[module_id] = copy.copy(spec)
         self.rl_module_specs = specs
 
