@@ -44,7 +44,7 @@ def _train(args: argparse.Namespace) -> int:
         args.algo, args.env, framework=args.framework, config=args.config, seed=args.seed,
         steps=args.steps, out=args.out, eval_every=args.eval_every, eval_episodes=args.eval_episodes,
         stop_at_solve=not args.no_early_stop, solve_return=args.solve_return, resume=args.resume,
-        num_env_runners=args.num_env_runners,
+        num_env_runners=args.num_env_runners, overrides=args.set, env_config=args.env_config,
     )
     solved = (
         f"solved after {result.solve_env_steps:,} env steps in {result.solve_time_s:.0f} s"
@@ -103,6 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="torch, tf, jax (default: $RLMODULE_FRAMEWORK, else torch)")
     train.add_argument("--config", default=None, metavar="FILE",
                        help="a .toml or .json file of algorithm settings (keys of PPOConfig/DQNConfig)")
+    train.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="override one config key (repeatable); dotted keys reach into tables, values are TOML: "
+             "--set lr=1e-3 --set model.use_lstm=true --set model.fcnet_hiddens=[32,32]",
+    )
+    train.add_argument("--env-config", default=None, metavar="JSON",
+                       help="keyword arguments of the env as a JSON object, e.g. '{\"max_episode_steps\": 200}'")
     train.add_argument("--seed", type=int, default=0, help="seeds weights, envs and sampling (default 0)")
     train.add_argument("--steps", type=int, default=None, help="env steps (default ppo 500000, dqn 100000)")
     train.add_argument("--out", default=None, help="run directory (default runs/<algo>-<env>-<framework>-<time>)")

@@ -11,8 +11,9 @@ there: one conversion instead of a dozen small framework ops per step.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import gymnasium as gym
@@ -23,6 +24,48 @@ from rlmodule_core.backend import registry
 from rlmodule_core.columns import Columns
 
 EnvSpec = str | Callable[[], gym.Env]
+
+
+@dataclasses.dataclass(frozen=True)
+class GymEnvFactory:
+    """``gym.make(env_id, **kwargs)`` as a picklable factory (remote runners build their envs with it).
+
+    Example:
+        >>> factory = GymEnvFactory("CartPole-v1", {"max_episode_steps": 200})
+        >>> env = factory()
+    """
+
+    env_id: str
+    kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __call__(self) -> gym.Env:
+        _check_env_id(self.env_id)
+        try:
+            return gym.make(self.env_id, **self.kwargs)
+        except TypeError as err:
+            raise ValueError(
+                f"The env config {dict(self.kwargs)!r} does not fit {self.env_id!r}: {err}. Pass only keyword "
+                "arguments its constructor (or gymnasium.make, e.g. max_episode_steps) accepts."
+            ) from None
+
+
+def env_spec_with_config(env: EnvSpec, env_config: Mapping[str, Any] | None) -> EnvSpec:
+    """``env`` itself without a config; with one, a :class:`GymEnvFactory` (``env`` must be an id)."""
+    if not env_config:
+        return env
+    if not isinstance(env, str):
+        raise ValueError(f"An env config needs a gymnasium env id; received the factory {env!r}.")
+    return GymEnvFactory(env, dict(env_config))
+
+
+def _check_env_id(env: str) -> None:
+    try:
+        gym.spec(env)
+    except gym.error.Error as err:
+        raise ValueError(
+            f"Unknown environment {env!r} ({err}). Expected a registered gymnasium id such "
+            "as 'CartPole-v1'; list them with gymnasium.pprint_registry()."
+        ) from None
 
 
 def make_vector_env(env: EnvSpec, num_envs: int) -> gym.vector.VectorEnv:
@@ -36,13 +79,7 @@ def make_vector_env(env: EnvSpec, num_envs: int) -> gym.vector.VectorEnv:
     """
     kwargs = {"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}
     if isinstance(env, str):
-        try:
-            gym.spec(env)
-        except gym.error.Error as err:
-            raise ValueError(
-                f"Unknown environment {env!r} ({err}). Expected a registered gymnasium id such "
-                "as 'CartPole-v1'; list them with gymnasium.pprint_registry()."
-            ) from None
+        _check_env_id(env)
         return gym.make_vec(env, num_envs=num_envs, vectorization_mode="sync", vector_kwargs=kwargs)
     return gym.vector.SyncVectorEnv([env] * num_envs, **kwargs)
 

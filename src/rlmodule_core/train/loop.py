@@ -13,6 +13,7 @@ import dataclasses
 import json
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,12 +50,39 @@ def _algorithm(name: str):
     return key, ALGORITHMS[key]
 
 
-def build_config(algo: str, config: str | os.PathLike | dict[str, Any] | None) -> Any:
-    """The algorithm's config from defaults, a dict, or a .toml/.json file (unknown keys raise)."""
+def build_config(
+    algo: str, config: str | os.PathLike | dict[str, Any] | None,
+    overrides: Sequence[str] | dict[str, Any] | None = None,
+) -> Any:
+    """The algorithm's config from defaults, a dict, or a .toml/.json file, then ``overrides``
+    (``--set`` items such as ``"model.use_lstm=true"``, or the nested dict they parse to).
+
+    Unknown keys raise, in the file and in ``overrides`` alike, also inside ``model``.
+
+    Example:
+        >>> build_config("ppo", None, ["lr=1e-3", "model.fcnet_hiddens=[32]"]).model["fcnet_hiddens"]
+        [32]
+    """
+    from rlmodule_core.model_config import DefaultModelConfig
     from rlmodule_core.train.learner import config_from_json
+    from rlmodule_core.train.overrides import apply_overrides, parse_overrides
 
     _, cls = _algorithm(algo)
-    return config_from_json(cls.config_class, config or {})
+    built = config_from_json(cls.config_class, config or {})
+    if overrides:
+        parsed = overrides if isinstance(overrides, dict) else parse_overrides(overrides)
+        built = config_from_json(cls.config_class, apply_overrides(dataclasses.asdict(built), parsed))
+    model = getattr(built, "model", None)
+    if model is not None:
+        if not isinstance(model, dict):
+            raise ValueError(f"Expected the config's model to be a table of model_config keys; received {model!r}.")
+        names = {f.name for f in dataclasses.fields(DefaultModelConfig)} | set(cls.extra_model_keys) | {"seed"}
+        unknown = sorted(set(model) - names)
+        if unknown:
+            raise ValueError(
+                f"Unknown model keys {unknown} for {cls.__name__}. Valid keys: {', '.join(sorted(names))}."
+            )
+    return built
 
 
 def _solve_threshold(env: str) -> float | None:
@@ -82,6 +110,8 @@ def train(
     resume: str | os.PathLike | None = None,
     progress: bool = True,
     num_env_runners: int | None = None,
+    overrides: Sequence[str] | dict[str, Any] | None = None,
+    env_config: str | dict[str, Any] | None = None,
 ) -> RunResult:
     """Trains until ``steps`` env steps (or until the greedy evaluation reaches
     ``solve_return``, by default the env's reward threshold, when ``stop_at_solve``), then
@@ -92,13 +122,22 @@ def train(
 
     ``num_env_runners`` >= 1 samples on that many Ray actors (the ``ray`` extra); 0 (the
     default; on ``resume`` the run's own setting) samples in this process without Ray.
+    ``overrides`` are ``--set KEY=VALUE`` items applied over ``config``; ``env_config``
+    (a dict or a JSON object) holds keyword arguments of the env's constructor.
 
     Example:
         >>> result = train("ppo", "CartPole-v1", framework="jax", seed=1, out="runs/ppo-jax")
         >>> result.solved, result.solve_env_steps
     """
+    from rlmodule_core.train.overrides import parse_env_config
+
     settings: dict[str, Any]
     if resume is not None:
+        if overrides or env_config:
+            raise ValueError(
+                "A resumed run keeps its own config and env config (run.json); drop --set/--env-config, "
+                "or start a new run with --out."
+            )
         settings = json.loads((Path(resume) / RUN_FILE).read_text())
         if steps is not None:
             settings["steps"] = steps
@@ -112,7 +151,9 @@ def train(
             "algo": key, "env": env, "framework": registry.resolve_framework(framework), "seed": seed,
             "steps": steps or DEFAULT_STEPS[key], "eval_every": eval_every or DEFAULT_EVAL_EVERY[key],
             "eval_episodes": eval_episodes, "stop_at_solve": stop_at_solve, "solve_return": solve_return,
-            "num_env_runners": num_env_runners or 0, "config": dataclasses.asdict(build_config(key, config)),
+            "num_env_runners": num_env_runners or 0,
+            "config": dataclasses.asdict(build_config(key, config, overrides)),
+            "env_config": parse_env_config(env_config),
         }
         out = Path(out) if out is not None else Path("runs") / f"{key}-{env}-{settings['framework']}-{int(time.time())}"
     key, algo_cls = _algorithm(settings["algo"])
@@ -120,6 +161,7 @@ def train(
     algorithm = algo_cls(
         build_config(key, settings["config"]), settings["env"], framework=settings["framework"],
         seed=settings["seed"], total_env_steps=settings["steps"], num_env_runners=settings.get("num_env_runners", 0),
+        env_config=settings.get("env_config") or None,
     )
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -224,18 +266,22 @@ def evaluate_checkpoint(
     a learner checkpoint or a run directory. Returns the returns and the module."""
     from rlmodule_core.checkpoint import METADATA_FILE, read_metadata
     from rlmodule_core.rl_module import RLModule
-    from rlmodule_core.train.env_runner import EnvRunner
+    from rlmodule_core.train.env_runner import EnvRunner, env_spec_with_config
 
     path = Path(path)
+    env_config = None
     if (path / RUN_FILE).is_file():
-        env = env or json.loads((path / RUN_FILE).read_text())["env"]
+        run = json.loads((path / RUN_FILE).read_text())
+        if env is None or env == run["env"]:
+            env_config = run.get("env_config")
+        env = env or run["env"]
         path = path / "checkpoint"
     if (path / METADATA_FILE).is_file() and read_metadata(path, verify=False).get("kind") == "learner":
         path = path / "module"
     if env is None:
         raise ValueError("Pass --env: the checkpoint does not say which environment it was trained on.")
     module = RLModule.from_checkpoint(path, framework=framework, inference_only=True)
-    runner = EnvRunner(env, 1, seed=seed)
+    runner = EnvRunner(env_spec_with_config(env, env_config), 1, seed=seed)
     if runner.observation_space != module.observation_space or runner.action_space != module.action_space:
         raise ValueError(
             f"The checkpoint's spaces ({module.observation_space}, {module.action_space}) do not match "
