@@ -25,6 +25,9 @@ from rlmodule_core.columns import Columns
 
 EnvSpec = str | Callable[[], gym.Env]
 
+#: Envs stepped together by ``EnvRunner.evaluate`` (one batched forward pass per step).
+EVAL_ENVS = 10
+
 
 @dataclasses.dataclass(frozen=True)
 class GymEnvFactory:
@@ -171,21 +174,35 @@ class EnvRunner:
             self._returns[i], self._lengths[i] = 0.0, 0
             self.num_episodes += 1
 
-    def evaluate(self, module: Any, num_episodes: int = 20, *, seed: int = 10_000) -> list[float]:
-        """Plays ``num_episodes`` greedy episodes in a fresh env; returns their returns."""
-        env = make_vector_env(self.env_spec, 1)
-        returns = []
+    def evaluate(
+        self, module: Any, num_episodes: int = 20, *, seed: int = 10_000, num_envs: int | None = None
+    ) -> list[float]:
+        """Plays ``num_episodes`` greedy episodes in fresh vectorized envs; returns their returns.
+
+        ``num_envs`` envs (default ``min(num_episodes, EVAL_ENVS)``) step together, env ``i``
+        seeded ``seed + i``, and each plays a fixed share of the episodes: the count per env
+        is set in advance, so short episodes are not over-represented.
+        """
+        if num_episodes < 1:
+            raise ValueError(f"Expected num_episodes >= 1; received {num_episodes}.")
+        n = max(1, min(num_envs or EVAL_ENVS, num_episodes))
+        quota = [num_episodes // n + (i < num_episodes % n) for i in range(n)]
+        env = make_vector_env(self.env_spec, n)
+        returns: list[list[float]] = [[] for _ in range(n)]
+        totals = np.zeros(n)
         obs, _ = env.reset(seed=seed)
-        total = 0.0
-        while len(returns) < num_episodes:
-            actions, _ = self._act(module, obs, explore=False)
-            obs, reward, terminated, truncated, _ = env.step(to_env_actions(actions, self.action_space))
-            total += float(reward[0])
-            if terminated[0] or truncated[0]:
-                returns.append(total)
-                total = 0.0
-        env.close()
-        return returns
+        try:
+            while any(len(r) < q for r, q in zip(returns, quota)):
+                actions, _ = self._act(module, obs, explore=False)
+                obs, reward, terminated, truncated, _ = env.step(to_env_actions(actions, self.action_space))
+                totals += reward
+                for i in np.flatnonzero(terminated | truncated):
+                    if len(returns[i]) < quota[i]:
+                        returns[i].append(float(totals[i]))
+                    totals[i] = 0.0
+        finally:
+            env.close()
+        return [r for per_env in returns for r in per_env]
 
     def get_state(self) -> dict[str, Any]:
         """Counters and the sampling generator's state (JSON), for resuming a run."""

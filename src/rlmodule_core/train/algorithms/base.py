@@ -100,9 +100,9 @@ class Algorithm:
     def train_iteration(self) -> dict[str, Any]:
         raise NotImplementedError
 
-    def evaluate(self, num_episodes: int = 20) -> list[float]:
-        """Greedy returns of ``num_episodes`` episodes with ``forward_inference``."""
-        return self.runner.evaluate(self.module, num_episodes)
+    def evaluate(self, num_episodes: int = 20, *, seed: int = 10_000) -> list[float]:
+        """Greedy returns of ``num_episodes`` episodes with ``forward_inference`` (envs seeded from ``seed``)."""
+        return self.runner.evaluate(self.module, num_episodes, seed=seed)
 
     def _extra_state(self) -> dict[str, Any]:
         return {}
