@@ -28,6 +28,8 @@ RUN_FILE = "run.json"
 #: c uses CONFIRM_SEED + 1000 c (fresh start states each time; training envs use the run's
 #: seed). Held-out checks should use seeds beyond both ranges.
 EVAL_SEED, CONFIRM_SEED = 100_000, 500_000
+#: The module checkpoint of the confirmed policy, written at the solve.
+SOLVED_MODULE = "solved_module"
 DEFAULT_STEPS = {"ppo": 500_000, "dqn": 100_000}
 DEFAULT_EVAL_EVERY = {"ppo": 10_240, "dqn": 10_000}
 
@@ -146,7 +148,8 @@ def train(
     files under ``OUT/tensorboard``. With ``handle_signals`` (in the main thread), SIGINT
     and SIGTERM end the run after the current iteration with a checkpoint, metrics and the
     plot (``RunResult.interrupted`` names the signal). ``on_iteration`` is called with each
-    iteration's metrics row, after it is written.
+    iteration's metrics row after it (and any evaluation it triggered) is written; returning
+    True ends the run there. The confirmed policy is also saved as ``OUT/solved_module``.
 
     Everything a user can get wrong (algorithm, framework, env id, config keys, action
     space) is checked before the first step.
@@ -261,6 +264,7 @@ class _Run:
         self.solve: dict[str, Any] | None = summary.get("solve")
         self.confirmations = int(summary.get("confirmations", 0))
         self.bar = Progress(settings["steps"], unit="steps", initial=algorithm.num_env_steps) if progress else None
+        self.stopped_by_callback = False
 
     def _elapsed(self) -> float:
         return time.perf_counter() - self.start
@@ -290,6 +294,8 @@ class _Run:
             record.update(confirm_return_mean=float(np.mean(confirm)), confirm_return_std=float(np.std(confirm)),
                           confirm_episodes=len(confirm), confirmed=bool(np.mean(confirm) >= self.threshold))
             if record["confirmed"]:
+                # Kept apart from checkpoint/ so a run that trains on still has the confirmed policy.
+                algorithm.module.save_to_path(self.out / SOLVED_MODULE)
                 self.solve = {
                     "env_steps": record["env_steps"], "wall_time_s": record["wall_time_s"],
                     "eval_return_mean": record["eval_return_mean"],
@@ -307,7 +313,7 @@ class _Run:
         elapsed = self._elapsed()
         evaluations = self.log.evaluations
         return {
-            "status": status, "algo": settings["algo"], "env": settings["env"], "framework": settings["framework"],
+            "status": status, "solved_module": SOLVED_MODULE if self.solve is not None else None, "algo": settings["algo"], "env": settings["env"], "framework": settings["framework"],
             "env_steps": algorithm.num_env_steps, "wall_time_s": elapsed, "solved": self.solve is not None,
             "solve": self.solve, "solve_threshold": self.threshold, "confirmations": self.confirmations,
             "final_eval_return": evaluations[-1]["eval_return_mean"] if evaluations else None,
@@ -324,17 +330,19 @@ class _Run:
         every = settings["eval_every"]
         next_eval = (algorithm.num_env_steps // every + 1) * every
         info: dict[str, Any] = {}
+        self.log.write_json(self._summary("running"))
         while algorithm.num_env_steps < total and self.stop.signal is None:
             if settings["stop_at_solve"] and self.solve is not None:
                 break
             metrics = algorithm.train_iteration()
             metrics["wall_time_s"] = self._elapsed()
             self.log.add_iteration(metrics)
-            if self.on_iteration is not None:
-                self.on_iteration(metrics)
             if algorithm.num_env_steps >= next_eval or algorithm.num_env_steps >= total:
                 next_eval = (algorithm.num_env_steps // every + 1) * every
                 self._periodic_evaluation()
+            if self.on_iteration is not None and self.on_iteration(metrics):
+                self.stopped_by_callback = True
+                break
             if self.bar is not None:
                 info = {"return": metrics["episode_return_mean"]}
                 if self.log.evaluations:
@@ -344,7 +352,7 @@ class _Run:
             self.bar.close(info)
         # Stopped at a confirmed solve: no training happened since, so this is the confirmed policy.
         algorithm.save_to_path(self.out / "checkpoint")
-        status = "interrupted" if self.stop.signal is not None else "finished"
+        status = "interrupted" if self.stop.signal is not None else "stopped" if self.stopped_by_callback else "finished"
         summary = self._summary(status)
         if self.stop.signal is not None:
             summary["interrupted_by"] = self.stop.signal
