@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -48,18 +49,29 @@ def _train(args: argparse.Namespace) -> int:
         args.algo, args.env, framework=args.framework, config=args.config, seed=args.seed,
         steps=args.steps, out=args.out, eval_every=args.eval_every, eval_episodes=args.eval_episodes,
         stop_at_solve=not args.no_early_stop, solve_return=args.solve_return, resume=args.resume,
-        num_env_runners=args.num_env_runners,
+        num_env_runners=args.num_env_runners, overrides=args.set, env_config=args.env_config,
+        confirm_episodes=args.confirm_episodes, tensorboard=args.tensorboard,
     )
-    solved = (
-        f"solved after {result.solve_env_steps:,} env steps in {result.solve_time_s:.0f} s"
-        if result.solved else "not solved"
-    )
+    if result.solved:
+        train_return = "n/a" if result.solve_train_return is None else f"{result.solve_train_return:.1f}"
+        solved = (
+            f"solved (confirmed: {result.solve_confirm_return:.1f} over {args.confirm_episodes} fresh greedy "
+            f"episodes) after {result.solve_env_steps:,} env steps in {result.solve_time_s:.0f} s, "
+            f"training return then {train_return}"
+        )
+    else:
+        solved = "not solved"
     final = "n/a" if result.final_eval_return is None else f"{result.final_eval_return:.1f}"
+    train_now = "n/a" if result.train_return is None else f"{result.train_return:.1f}"
     print(
-        f"{result.env_steps:,} env steps in {result.wall_time_s:.0f} s ({result.steps_per_s:,.0f} steps/s); "
-        f"{solved}; final evaluation return {final}.\n"
+        f"{result.env_steps:,} env steps in {result.wall_time_s:.0f} s ({result.steps_per_s:,.0f} steps/s training; "
+        f"evaluation {result.eval_share:.0%} of the time); {solved}; final evaluation return {final}, "
+        f"training return (last 100 episodes) {train_now}.\n"
         f"Run directory: {result.out} (checkpoint/, metrics.csv, metrics.json, learning_curve.png)"
     )
+    if result.interrupted:
+        print(f"Interrupted by {result.interrupted}; continue with: rlmodule train --resume {result.out}")
+        return 128 + int(getattr(signal.Signals, result.interrupted))
     return EXIT_OK
 
 
@@ -96,13 +108,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="train an algorithm on a gymnasium env (the main job)",
         description=(
             "Train PPO or DQN with the default module on any backend, evaluating the greedy policy "
-            "periodically. Stops when the evaluation return reaches the env's reward threshold "
-            "(e.g. 475 for CartPole-v1) or after --steps. Writes OUT/checkpoint (learner state; the "
-            "module checkpoint is OUT/checkpoint/module), metrics.csv, metrics.json and "
-            "learning_curve.png. Bad input (unknown env, algorithm, framework or config key; an "
-            "action space the algorithm cannot handle) fails before training starts."
+            "periodically. Stops when solved or after --steps. Solved means confirmed: when a periodic "
+            "evaluation (--eval-episodes) reaches the env's reward threshold (e.g. 475 for CartPole-v1), "
+            "--confirm-episodes more greedy episodes on fresh seeds must reach it too, else training "
+            "goes on; the checkpoint at the stop is the confirmed policy. Writes OUT/checkpoint (learner "
+            "state; the module checkpoint is OUT/checkpoint/module), metrics.csv (appended as each "
+            "iteration ends), metrics.json and learning_curve.png. Ctrl-C (SIGINT) or SIGTERM ends the "
+            "run after the current iteration with all of these written. Bad input (unknown env, "
+            "algorithm, framework or config key; an action space the algorithm cannot handle) fails "
+            "before training starts."
         ),
-        epilog="Example: rlmodule train --algo ppo --env CartPole-v1 --framework jax --seed 1",
+        epilog=(
+            "Example: rlmodule train --algo ppo --env CartPole-v1 --framework jax --seed 1. "
+            "Exit status: 0 done, 2 bad input, 128+N stopped by signal N (resume with --resume OUT)."
+        ),
     )
     train.add_argument("--algo", default="ppo", help="ppo or dqn (default ppo)")
     train.add_argument("--env", default="CartPole-v1", help="a gymnasium env id (default CartPole-v1)")
@@ -110,12 +129,24 @@ def build_parser() -> argparse.ArgumentParser:
                        help="torch, tf, jax (default: $RLMODULE_FRAMEWORK, else torch)")
     train.add_argument("--config", default=None, metavar="FILE",
                        help="a .toml or .json file of algorithm settings (keys of PPOConfig/DQNConfig)")
+    train.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="override one config key (repeatable); dotted keys reach into tables, values are TOML: "
+             "--set lr=1e-3 --set model.use_lstm=true --set model.fcnet_hiddens=[32,32]",
+    )
+    train.add_argument("--env-config", default=None, metavar="JSON",
+                       help="keyword arguments of the env as a JSON object, e.g. '{\"max_episode_steps\": 200}'")
     train.add_argument("--seed", type=int, default=0, help="seeds weights, envs and sampling (default 0)")
     train.add_argument("--steps", type=int, default=None, help="env steps (default ppo 500000, dqn 100000)")
     train.add_argument("--out", default=None, help="run directory (default runs/<algo>-<env>-<framework>-<time>)")
     train.add_argument("--eval-every", type=int, default=None, help="env steps between evaluations")
     train.add_argument("--eval-episodes", type=int, default=20, help="episodes per evaluation (default 20)")
-    train.add_argument("--no-early-stop", action="store_true", help="train all --steps even when solved")
+    train.add_argument("--confirm-episodes", type=int, default=100,
+                       help="greedy episodes on fresh seeds that confirm a solve (default 100)")
+    train.add_argument("--no-early-stop", action="store_true",
+                       help="train all --steps even when solved (the first confirmed solve is still reported)")
+    train.add_argument("--tensorboard", action="store_true",
+                       help="also write TensorBoard event files to OUT/tensorboard (needs tensorboard)")
     train.add_argument("--solve-return", type=float, default=None,
                        help="evaluation return that counts as solved (default: the env's reward threshold)")
     train.add_argument("--resume", default=None, metavar="DIR", help="continue the run in DIR")
