@@ -157,7 +157,11 @@ def _check_target(target: Path) -> int | None:
         return None
     if not target.is_dir():
         raise ValueError(f"Cannot save a checkpoint to {str(target)!r}: it is a file.")
-    foreign = foreign_entries(target) if os.listdir(target) else []
+    try:
+        foreign = foreign_entries(target) if os.listdir(target) else []
+        mode = stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        return None  # a concurrent save moved it aside meanwhile: as if it were new
     if foreign:
         shown = ", ".join(foreign[:10]) + (f", ... (+{len(foreign) - 10} more)" if len(foreign) > 10 else "")
         raise ValueError(
@@ -165,7 +169,7 @@ def _check_target(target: Path) -> int | None:
             f"rlmodule-core checkpoint ({shown}), which a save would delete. Choose a new or "
             "empty directory, or move those files out."
         )
-    return stat.S_IMODE(os.stat(target).st_mode)
+    return mode
 
 
 @contextlib.contextmanager
