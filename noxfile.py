@@ -37,9 +37,12 @@ def _pytest(session: nox.Session, backends: str, *paths: str) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff over the sources and tests."""
-    session.install("ruff")
+    """ruff over the sources and tests; the import rules (pyproject.toml) with import-linter."""
+    session.install("ruff", "import-linter")
+    # import-linter reads the installed packages' sources; no framework is needed.
+    session.install("--no-deps", "-e", ".")
     session.run("ruff", "check", ".")
+    session.run("lint-imports")
 
 
 @nox.session(python=PYTHON)
