@@ -13,29 +13,13 @@ import numpy as np
 import pytest
 
 from rlmodule_core.backend.contract import OPS_NAMES, check_backend
+from rlmodule_core.testing.reference import log_softmax as _np_log_softmax
+from rlmodule_core.testing.reference import logsumexp as _np_logsumexp
+from rlmodule_core.testing.reference import softmax as _np_softmax
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(3, 4, 5)).astype(np.float32) * 3
 POS = np.abs(X) + 0.1
-
-
-def _np_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
-
-
-def _np_log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    m = np.max(x, axis=axis, keepdims=True)
-    return x - m - np.log(np.exp(x - m).sum(axis=axis, keepdims=True))
-
-
-def _np_logsumexp(x: np.ndarray, axis=-1, keepdims: bool = False) -> np.ndarray:
-    x = np.asarray(x, np.float64)
-    m = np.max(x, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)
-    with np.errstate(divide="ignore"):
-        out = np.log(np.exp(x - m).sum(axis=axis, keepdims=True)) + m
-    return out if keepdims else np.squeeze(out, axis=axis)
 
 
 @pytest.fixture
