@@ -35,40 +35,48 @@ def _pytest(session: nox.Session, backends: str, *paths: str) -> None:
     )
 
 
+# The conformance suite ships inside the package (docs/writing-a-backend.md); with
+# --pyargs pytest finds it by module name, and the folders are given as paths.
+SHIPPED_SUITE = ("--pyargs", "rlmodule_core.testing")
+
+
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff over the sources and tests."""
-    session.install("ruff")
+    """ruff over the sources and tests; the import rules (pyproject.toml) with import-linter."""
+    session.install("ruff", "import-linter")
+    # import-linter reads the installed packages' sources; no framework is needed.
+    session.install("--no-deps", "-e", ".")
     session.run("ruff", "check", ".")
+    session.run("lint-imports")
 
 
 @nox.session(python=PYTHON)
 def core(session: nox.Session) -> None:
-    """No framework installed: the core, the NumPy backend and the examples."""
+    """No framework installed: the shipped suite on NumPy, the core tests and the examples."""
     _install(session, "test")
-    _pytest(session, "numpy", "tests/core", "tests/conformance")
+    _pytest(session, "numpy", *SHIPPED_SUITE, "tests/core")
     session.run("python", "examples/01_quickstart.py")
 
 
 @nox.session(python=PYTHON)
 def torch(session: nox.Session) -> None:
-    """The conformance suite and torch-specific tests on PyTorch."""
+    """The shipped conformance suite and torch-specific tests on PyTorch."""
     _install(session, "torch,test")
-    _pytest(session, "torch", "tests/conformance", "tests/torch")
+    _pytest(session, "torch", *SHIPPED_SUITE, "tests/torch")
 
 
 @nox.session(python=PYTHON)
 def tf(session: nox.Session) -> None:
-    """The conformance suite and TF-specific tests on TensorFlow / Keras 3."""
+    """The shipped conformance suite and TF-specific tests on TensorFlow / Keras 3."""
     _install(session, "tf,test")
-    _pytest(session, "tf", "tests/conformance", "tests/tf")
+    _pytest(session, "tf", *SHIPPED_SUITE, "tests/tf")
 
 
 @nox.session(python=PYTHON)
 def jax(session: nox.Session) -> None:
-    """The conformance suite and JAX-specific tests on JAX / Flax NNX."""
+    """The shipped conformance suite and JAX-specific tests on JAX / Flax NNX."""
     _install(session, "jax,test")
-    _pytest(session, "jax", "tests/conformance", "tests/jax")
+    _pytest(session, "jax", *SHIPPED_SUITE, "tests/jax")
 
 
 @nox.session(python=PYTHON)

@@ -19,7 +19,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
-from rlm_test_modules import TinyPolicy
+from rlmodule_core.testing.modules import TinyPolicy
 
 import rlmodule_core as rlm
 from rlmodule_core.checkpoint import atomic, read_metadata
@@ -31,7 +31,7 @@ WRITER = textwrap.dedent("""
     import gymnasium as gym, numpy as np
     import rlmodule_core as rlm
     from rlmodule_core.checkpoint import atomic
-    from rlm_test_modules import TinyPolicy
+    from rlmodule_core.testing.modules import TinyPolicy
 
     path, first, count, exchange = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
     if not exchange:

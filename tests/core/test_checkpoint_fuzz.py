@@ -17,7 +17,7 @@ import gymnasium as gym
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rlm_test_modules import TinyPolicy
+from rlmodule_core.testing.modules import TinyPolicy
 
 import rlmodule_core as rlm
 from rlmodule_core.checkpoint import (

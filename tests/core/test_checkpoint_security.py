@@ -18,7 +18,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
-from rlm_test_modules import QWithTarget, TinyPolicy
+from rlmodule_core.testing.modules import QWithTarget, TinyPolicy
 
 import rlmodule_core as rlm
 from rlmodule_core.checkpoint import CheckpointError, read_metadata, resolve_class
@@ -81,7 +81,7 @@ def _planted_checkpoint(tmp_path: Path) -> tuple[Path, Path]:
     (package / "policy.py").write_text(textwrap.dedent(f"""
         import pathlib
         pathlib.Path({str(marker)!r}).write_text("ran")
-        from rlm_test_modules import TinyPolicy
+        from rlmodule_core.testing.modules import TinyPolicy
 
         class Policy(TinyPolicy):
             pass
@@ -153,7 +153,7 @@ def test_main_script_classes_restore_in_their_script_without_warning(tmp_path):
         warnings.simplefilter("error")
         import gymnasium as gym, numpy as np
         import rlmodule_core as rlm
-        from rlm_test_modules import TinyPolicy
+        from rlmodule_core.testing.modules import TinyPolicy
 
         class ScriptPolicy(TinyPolicy):
             pass

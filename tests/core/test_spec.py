@@ -7,10 +7,10 @@ import json
 import gymnasium as gym
 import numpy as np
 import pytest
-from rlm_test_modules import TinyPolicy, WidePolicy
 
 import rlmodule_core as rlm
 from rlmodule_core import DefaultModelConfig, MultiRLModuleSpec, RLModuleSpec
+from rlmodule_core.testing.modules import TinyPolicy, WidePolicy
 
 OBS = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
 ACT = gym.spaces.Discrete(3)
@@ -30,7 +30,7 @@ def test_from_module_of_build_equals_spec():
 def test_to_dict_is_json_and_round_trips():
     s = spec(model_config=DefaultModelConfig(fcnet_hiddens=(32, 32)))
     d = json.loads(json.dumps(s.to_dict(), allow_nan=False))
-    assert d["module_class"] == "rlm_test_modules:TinyPolicy"
+    assert d["module_class"] == "rlmodule_core.testing.modules:TinyPolicy"
     assert d["model_config"]["fcnet_hiddens"] == [32, 32]  # tuples become lists
     back = RLModuleSpec.from_dict(d)
     assert back.module_class is TinyPolicy and back.observation_space == OBS

@@ -108,6 +108,8 @@ def get_backend(name: str) -> Backend:
         ValueError: unknown name.
         ImportError: the backend's framework is not installed (the message names the
             pip extra that installs it).
+        BackendContractError: the backend lacks or misnames part of the contract
+            (a ``TypeError``; the message lists every problem).
     """
     canonical = canonical_name(name)
     entry = _entries[canonical]
@@ -143,6 +145,17 @@ def _load(entry: _Entry) -> Backend:
         raise TypeError(
             f"Backend {entry.name!r} must resolve to a rlmodule_core.backend.Backend "
             f"instance; received {type(target).__name__}."
+        )
+    # Names and signatures only (about a millisecond); the shipped conformance suite
+    # checks the values.
+    from rlmodule_core.backend.contract import BackendContractError, check_backend
+
+    problems = check_backend(target)
+    if problems:
+        raise BackendContractError(
+            f"Backend {entry.name!r} ({target!r}) does not meet the backend contract "
+            "(rlmodule_core.backend.contract, docs/writing-a-backend.md):\n  - "
+            + "\n  - ".join(problems)
         )
     return target
 

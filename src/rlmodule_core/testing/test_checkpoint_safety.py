@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import build, states_equal
-from rlm_test_modules import QWithTarget, TinyPolicy
+from rlmodule_core.testing.helpers import build, states_equal
+from rlmodule_core.testing.modules import QWithTarget, TinyPolicy
 
 import rlmodule_core as rlm
 from rlmodule_core.checkpoint import CheckpointError
