@@ -41,5 +41,11 @@ class OnnxBackend(Backend):
 
         return export_onnx(source, path, **options)
 
+    def describe_onnx(self, path: Any) -> dict[str, Any]:
+        """What an exported ONNX file holds (see ``describe.py``); read by ``rlmodule inspect``."""
+        from .describe import describe
+
+        return describe(path)
+
 
 backend = OnnxBackend()
