@@ -315,13 +315,25 @@ def _trace(module: Any, opset: int, phase: str, with_actions: bool) -> onnx.Mode
                 graph.reserve(name)
                 graph.nodes.append(helper.make_node("Identity", [source], [name], name=f"{name}/Identity"))
             outputs.append(value_info(name, value.dtype, value.shape))
-    used = {i for node in graph.nodes for i in node.input}
+    nodes = _live_nodes(graph.nodes, [o.name for o in outputs])
+    used = {i for node in nodes for i in node.input}
     initializers = [t for name, t in graph.initializers.items() if name in used]
     onnx_graph = helper.make_graph(
-        graph.nodes, type(module).__name__, inputs, outputs, initializers,
+        nodes, type(module).__name__, inputs, outputs, initializers,
         doc_string=f"{class_path(type(module)._neutral_class)} forward_{phase}, exported by rlmodule-core {__version__}",
     )
     return _model(onnx_graph, opset)
+
+
+def _live_nodes(nodes: list[onnx.NodeProto], outputs: list[str]) -> list[onnx.NodeProto]:
+    """The nodes the outputs depend on, in order (layers may emit values nobody reads,
+    e.g. a conv's NHWC transpose when the next conv takes its NCHW input)."""
+    needed, live = set(outputs), []
+    for node in reversed(nodes):
+        if needed.intersection(node.output):
+            live.append(node)
+            needed.update(i for i in node.input if i)
+    return live[::-1]
 
 
 def _model(onnx_graph: onnx.GraphProto, opset: int) -> onnx.ModelProto:
