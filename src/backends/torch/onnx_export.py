@@ -7,6 +7,7 @@ description, so torch's own exporter traces it.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -47,7 +48,10 @@ def export_function(
     """
     wrapper = _Traced(module, fn).eval()
     args = tuple(torch.as_tensor(np.asarray(x)) for x in example_inputs)
-    with torch.no_grad():
+    # The TorchScript exporter is deprecated in favour of the dynamo one, which needs the
+    # onnxscript package; this one needs only torch and onnx, so its warning is silenced.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(
             wrapper, args, path, input_names=list(input_names), output_names=list(output_names),
             dynamic_axes=dynamic_axes, opset_version=opset, dynamo=False,
