@@ -132,6 +132,18 @@ def test_export_from_a_module_object_matches_its_checkpoint(checkpoints, tmp_pat
     assert module.framework == "numpy" and not module.inference_only  # the source is untouched
 
 
+def test_any_neutral_module_exports(tmp_path):
+    # Not a default module: a user's RLModule with a user's Block, written against self.nn.
+    from rlm_test_modules import TinyPolicy
+
+    module = rlm.RLModuleSpec(
+        module_class=TinyPolicy, observation_space=BOX4, action_space=gym.spaces.Discrete(3),
+        model_config={"hidden": 8, "seed": 3}, framework="numpy",
+    ).build()
+    checkpoint = module.save_to_path(tmp_path / "tiny")
+    assert export_and_compare(checkpoint, tmp_path / "tiny.onnx", with_actions=True) <= TOL
+
+
 def test_conv_stack_transposes_once_at_each_end(checkpoints, tmp_path):
     model = onnx.load(rlm.export_onnx(checkpoints["ppo-cnn"], tmp_path / "cnn.onnx"))
     ops = [n.op_type for n in model.graph.node]
@@ -202,7 +214,7 @@ def test_multi_module_and_missing_checkpoint(checkpoints, tmp_path):
 
 def test_onnx_backend_computes_nothing_outside_an_export():
     module = build("ppo-mlp-discrete", "onnx")
-    with pytest.raises(TypeError, match="builds graphs and computes nothing.*export_onnx"):
+    with pytest.raises(OnnxExportError, match="builds graphs and computes nothing.*export_onnx"):
         module.forward_inference({Columns.OBS: np.zeros((1, 4), np.float32)})
 
 

@@ -42,6 +42,11 @@ CASES: dict[str, tuple[type, gym.Space, gym.Space, dict[str, Any]]] = {
     ),
     "ppo-dict": (DefaultPPORLModule, DICT, gym.spaces.Discrete(2), {}),
     "ppo-tuple": (DefaultPPORLModule, TUPLE, gym.spaces.MultiDiscrete([3, 2]), {"fcnet_activation": "swish"}),
+    "ppo-multibinary-discrete-start": (
+        DefaultPPORLModule,
+        gym.spaces.Dict({"bits": gym.spaces.MultiBinary(3), "room": gym.spaces.Discrete(4, start=2)}),
+        gym.spaces.Discrete(2), {"fcnet_activation": "leaky_relu"},
+    ),
     "ppo-lstm": (DefaultPPORLModule, DICT, gym.spaces.Discrete(2), LSTM),
     "ppo-lstm-prev-action-reward": (
         DefaultPPORLModule, BOX4, gym.spaces.Box(-1, 1, (2,), np.float32),

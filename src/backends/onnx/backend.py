@@ -11,6 +11,8 @@ from .compile import compile_module
 from .graph import Sym
 from .module import OnnxRLModule
 
+__all__ = ["OnnxBackend", "backend"]
+
 
 class OnnxBackend(Backend):
     """ONNX: neutral modules traced into ONNX graphs (export only; no compute, no training)."""

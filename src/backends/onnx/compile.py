@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+__all__ = ["compile_module"]
+
 
 def compile_module(module: Any, **options: Any) -> Any:
     """Returns ``module`` unchanged.

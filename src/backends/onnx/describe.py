@@ -13,6 +13,8 @@ from onnx import helper
 
 from .export import METADATA_PREFIX
 
+__all__ = ["describe"]
+
 _JSON_FIELDS = ("observation_space", "action_space", "model_config", "with_actions")
 
 

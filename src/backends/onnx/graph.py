@@ -226,16 +226,16 @@ class Sym:
 _active: contextvars.ContextVar[Graph | None] = contextvars.ContextVar("rlmodule_onnx_graph", default=None)
 
 
-def current_graph(op: str = "") -> Graph:
-    """The graph being traced.
+def current_graph(what: str = "") -> Graph:
+    """The graph being traced; ``what`` (e.g. ``"ops.zeros"``) names the caller in the error.
 
     Raises:
-        TypeError: no export is running (the onnx backend only builds graphs).
+        OnnxExportError: no export is running (the onnx backend only builds graphs).
     """
     graph = _active.get()
     if graph is None:
-        raise TypeError(
-            f"The onnx backend builds graphs and computes nothing{f' (ops.{op})' if op else ''}. "
+        raise OnnxExportError(
+            f"The onnx backend builds graphs and computes nothing{f' ({what})' if what else ''}. "
             "Export a module with rlmodule_core.export_onnx(module, 'policy.onnx') and run "
             "the file with ONNX Runtime, or build the module with framework='numpy'."
         )

@@ -12,6 +12,8 @@ from . import nn, ops
 from .graph import Sym, current_graph
 from .state import named_arrays
 
+__all__ = ["OnnxRLModule"]
+
 
 def _leaves(batch: Any) -> list[Any]:
     if isinstance(batch, dict):
@@ -39,7 +41,7 @@ class OnnxRLModule(RLModule):
 
     def _run_inference(self, fn, batch, kwargs):
         if not any(isinstance(leaf, Sym) for leaf in _leaves(batch)):
-            current_graph("forward")  # raises: not exporting
+            current_graph(f"forward of {type(self).__qualname__}")  # raises: not exporting
         return fn(batch, **kwargs)
 
     def _run_train(self, fn, batch, kwargs):

@@ -34,7 +34,7 @@ class Layer:
     _param_names: tuple[str, ...] = ()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        with current_graph(type(self).__name__).scope(self):
+        with current_graph(f"nn.{type(self).__name__}").scope(self):
             return self.forward(*args, **kwargs)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:

@@ -38,10 +38,10 @@ def _const_for(x: Any, like: Sym | None) -> Sym:
         return graph.const(np.asarray(x, dtype=bool))
     if isinstance(x, int | float) and like is not None:
         return graph.const(np.asarray(x, dtype=result_dtype(like.dtype, x)))
-    return graph.const(asarray_np(x))
+    return graph.const(_asarray_np(x))
 
 
-def asarray_np(x: Any) -> np.ndarray:
+def _asarray_np(x: Any) -> np.ndarray:
     arr = np.asarray(x)
     if arr.dtype == np.float64:
         arr = arr.astype(np.float32)
@@ -159,8 +159,8 @@ def asarray(x: Any, dtype: Any = None) -> Tensor:
     if isinstance(x, Sym):
         return x if dtype is None else cast(x, dtype)
     if dtype is not None:
-        return current_graph("asarray").const(np.asarray(x, dtype=np.dtype(dtype)))
-    return current_graph("asarray").const(asarray_np(x))
+        return current_graph("ops.asarray").const(np.asarray(x, dtype=np.dtype(dtype)))
+    return current_graph("ops.asarray").const(_asarray_np(x))
 
 
 def to_numpy(x: Any) -> np.ndarray:
@@ -495,7 +495,7 @@ def stop_gradient(x: Any) -> Tensor:
 
 def full(shape: Shape, value: Any, dtype: Any = "float32") -> Tensor:
     target = _norm_shape(shape)
-    graph = current_graph("full")
+    graph = current_graph("ops.full")
     dt = np.dtype(dtype)
     if not any(isinstance(d, Dim) for d in target):
         return graph.const(np.full(target, value, dtype=dt))
@@ -524,11 +524,11 @@ def ones_like(x: Any) -> Tensor:
 
 
 def arange(n: int, dtype: Any = "int64") -> Tensor:
-    return current_graph("arange").const(np.arange(int(n), dtype=np.dtype(dtype)), hint="arange")
+    return current_graph("ops.arange").const(np.arange(int(n), dtype=np.dtype(dtype)), hint="arange")
 
 
 def linspace(start: float, stop: float, num: int) -> Tensor:
-    return current_graph("linspace").const(np.linspace(start, stop, int(num), dtype=np.float32), hint="linspace")
+    return current_graph("ops.linspace").const(np.linspace(start, stop, int(num), dtype=np.float32), hint="linspace")
 
 
 # ----------------------------------------------------------------------------------------
@@ -541,16 +541,16 @@ _RANDOM = (
 
 
 def rng(seed: int | None = None) -> Any:
-    raise current_graph("rng").unsupported("rng", _RANDOM)
+    raise current_graph("ops.rng").unsupported("rng", _RANDOM)
 
 
 def as_rng(r: Any) -> Any:
-    raise current_graph("as_rng").unsupported("as_rng", _RANDOM)
+    raise current_graph("ops.as_rng").unsupported("as_rng", _RANDOM)
 
 
 def uniform(rng: Any, shape: Shape, low: float = 0.0, high: float = 1.0, dtype: Any = "float32") -> Tensor:
-    raise current_graph("uniform").unsupported("uniform", _RANDOM)
+    raise current_graph("ops.uniform").unsupported("uniform", _RANDOM)
 
 
 def normal(rng: Any, shape: Shape, dtype: Any = "float32") -> Tensor:
-    raise current_graph("normal").unsupported("normal", _RANDOM)
+    raise current_graph("ops.normal").unsupported("normal", _RANDOM)

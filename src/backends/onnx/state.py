@@ -9,6 +9,8 @@ import numpy as np
 
 from .nn import Layer
 
+__all__ = ["layer_paths", "named_arrays"]
+
 
 def _children(obj: Any) -> list[tuple[str, Any]]:
     children = getattr(obj, "children", None)
