@@ -313,7 +313,7 @@ def _trace(module: Any, opset: int, phase: str, with_actions: bool) -> onnx.Mode
                 renamed[value.name] = name
             else:
                 graph.reserve(name)
-                graph.nodes.append(helper.make_node("Identity", [source], [name], name=f"{name}/Identity"))
+                graph.nodes.append(helper.make_node("Identity", [source], [name], name=graph.node_name(f"{name}/Identity")))
             outputs.append(value_info(name, value.dtype, value.shape))
     nodes = _live_nodes(graph.nodes, [o.name for o in outputs])
     used = {i for node in nodes for i in node.input}

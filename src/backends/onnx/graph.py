@@ -264,6 +264,7 @@ class Graph:
         self._shapes: dict[tuple[str, int], str] = {}
         self._used: set[str] = set()
         self._counts: dict[str, int] = {}
+        self._node_names: dict[str, int] = {}
         self._scopes: list[tuple[str, str]] = []
 
     @contextlib.contextmanager
@@ -323,8 +324,14 @@ class Graph:
         stem = f"{self.scope_path}/{op}"
         outputs = [self.unique(stem if n_out == 1 else f"{stem}:{i}") for i in range(n_out)]
         attrs = {k: v for k, v in attrs.items() if v is not None}
-        self.nodes.append(helper.make_node(op, list(inputs), outputs, name=self.unique(f"{stem}#"), **attrs))
+        self.nodes.append(helper.make_node(op, list(inputs), outputs, name=self.node_name(stem), **attrs))
         return outputs
+
+    def node_name(self, stem: str) -> str:
+        """A unique node name (node names are a namespace of their own, apart from values)."""
+        count = self._node_names.get(stem, 0)
+        self._node_names[stem] = count + 1
+        return stem if count == 0 else f"{stem}_{count}"
 
     def sym(self, name: str, dtype: Any, shape: Sequence[Any]) -> Sym:
         return Sym(self, name, dtype, shape)
