@@ -243,6 +243,29 @@ def test_cli_export_and_inspect(checkpoints, tmp_path, capsys):
     assert "obs.pos" in text and "[batch, 3]" in text
 
 
+def test_cli_export_verify(checkpoints, tmp_path, capsys):
+    from rlmodule_core.cli import main
+
+    out = tmp_path / "p.onnx"
+    assert main(["export", str(checkpoints["ppo-tuple"]), str(out), "--with-actions", "--verify"]) == 0
+    assert "Verified with ONNX Runtime: 2 outputs match" in capsys.readouterr().out
+
+
+def test_verify_catches_a_graph_that_differs(checkpoints, tmp_path):
+    from onnx import numpy_helper
+
+    path = rlm.export_onnx(checkpoints["ppo-dict"], tmp_path / "p.onnx")
+    backend = rlm.get_backend("onnx")
+    worst, count = backend.verify_onnx(path, checkpoints["ppo-dict"])
+    assert worst <= TOL and count == 1
+    model = onnx.load(path)
+    tensor = next(t for t in model.graph.initializer if t.name == "pi.layers.0.bias")
+    tensor.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(tensor) + 0.5, tensor.name))
+    onnx.save(model, path)
+    worst, _ = backend.verify_onnx(path, checkpoints["ppo-dict"])
+    assert abs(worst - 0.5) < 1e-5
+
+
 def test_cli_export_errors_are_one_line(checkpoints, tmp_path, capsys):
     from rlmodule_core.cli import main
 

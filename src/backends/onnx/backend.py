@@ -43,6 +43,12 @@ class OnnxBackend(Backend):
 
         return export_onnx(source, path, **options)
 
+    def verify_onnx(self, path: Any, source: Any, **options: Any) -> tuple[float, int]:
+        """ONNX Runtime against the source module on sampled inputs (see ``verify.py``)."""
+        from .verify import verify
+
+        return verify(path, source, **options)
+
     def describe_onnx(self, path: Any) -> dict[str, Any]:
         """What an exported ONNX file holds (see ``describe.py``); read by ``rlmodule inspect``."""
         from .describe import describe

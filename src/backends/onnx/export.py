@@ -31,8 +31,8 @@ from .graph import Dim, Graph, OnnxExportError, Sym, value_info
 from .state import layer_paths, named_arrays
 
 __all__ = [
-    "DEFAULT_OPSET", "MAX_OPSET", "METADATA_PREFIX", "MIN_OPSET", "PHASES", "export_onnx",
-    "input_specs",
+    "DEFAULT_OPSET", "MAX_OPSET", "METADATA_PREFIX", "MIN_OPSET", "PHASES", "InputSpec",
+    "add_actions", "assemble_batch", "example_inputs", "export_onnx", "flat_outputs", "input_specs", "load_source",
 ]
 
 #: The opset written by default: LayerNormalization exists, and runtimes from 2022 on read it.
@@ -85,7 +85,7 @@ def export_onnx(
         raise ValueError(f"phase must be one of {list(PHASES)}; received {phase!r}.")
     if with_actions and phase == "train":
         raise ValueError("with_actions applies to the inference and exploration phases, not 'train'.")
-    module, framework = _load(source, phase)
+    module, framework = load_source(source, phase)
     if _is_native(type(module)):
         model = _export_native(module, opset, phase, with_actions)
     else:
@@ -112,7 +112,7 @@ def _module_dir(path: Path) -> Path:
     return path
 
 
-def _load(source: Any, phase: str) -> tuple[Any, str | None]:
+def load_source(source: Any, phase: str) -> tuple[Any, str | None]:
     """``(module to export, framework it came from)``: neutral modules rebuilt on "onnx"."""
     from rlmodule_core.multi_rl_module import MultiRLModule
     from rlmodule_core.rl_module import RLModule
@@ -166,6 +166,8 @@ class InputSpec:
     shape: tuple[int, ...]
     time_axis: bool
     doc: str
+    #: The gymnasium space of an observation or action leaf (None for recurrent state).
+    space: gym.Space | None = None
 
 
 def _leaf_dtype(space: gym.Space) -> np.dtype:
@@ -198,7 +200,8 @@ def input_specs(module: Any) -> list[InputSpec]:
     """
     recurrent = module.is_stateful()
     specs = [
-        InputSpec(name, (Columns.OBS, *keys), _leaf_dtype(space), tuple(space.shape), recurrent, f"observation: {space}")
+        InputSpec(name, (Columns.OBS, *keys), _leaf_dtype(space), tuple(space.shape), recurrent,
+                  f"observation: {space}", space)
         for name, keys, space in _space_leaves(module.observation_space, Columns.OBS, ())
     ]
     if not recurrent:
@@ -212,7 +215,7 @@ def input_specs(module: Any) -> list[InputSpec]:
     if config.get("lstm_use_prev_action"):
         for name, keys, space in _space_leaves(module.action_space, Columns.PREV_ACTIONS, ()):
             specs.append(InputSpec(name, (Columns.PREV_ACTIONS, *keys), _leaf_dtype(space), tuple(space.shape), True,
-                                   "the previous action"))
+                                   "the previous action", space))
     if config.get("lstm_use_prev_reward"):
         specs.append(InputSpec(Columns.PREV_REWARDS, (Columns.PREV_REWARDS,), np.dtype(np.float32), (), True,
                                "the previous reward"))
@@ -264,7 +267,7 @@ def _tuples(node: Any) -> Any:
 # ---- outputs -----------------------------------------------------------------------------------------
 
 
-def _add_actions(module: Any, out: dict[str, Any], phase: str) -> dict[str, Any]:
+def add_actions(module: Any, out: dict[str, Any], phase: str) -> dict[str, Any]:
     if Columns.ACTIONS in out:
         return out
     if Columns.ACTION_DIST_INPUTS not in out:
@@ -303,7 +306,7 @@ def _trace(module: Any, opset: int, phase: str, with_actions: bool) -> onnx.Mode
     with graph.active():
         out = getattr(module, f"forward_{phase}")(batch)
         if with_actions:
-            out = _add_actions(module, out, phase)
+            out = add_actions(module, out, phase)
         outputs = []
         renamed: dict[str, str] = {}
         for name, value in flat_outputs(out):
@@ -349,15 +352,17 @@ def _model(onnx_graph: onnx.GraphProto, opset: int) -> onnx.ModelProto:
 
 
 def example_inputs(specs: Sequence[InputSpec], batch: int = 2, time: int = 3, seed: int = 0) -> list[np.ndarray]:
-    """Valid sample values for each input (observations sampled from zeros-safe ranges)."""
+    """Sample values for each input: draws from the spaces, standard normal recurrent state."""
     rng = np.random.default_rng(seed)
     values = []
-    for spec in specs:
-        shape = (batch, time, *spec.shape) if spec.time_axis else (batch, *spec.shape)
-        if np.issubdtype(spec.dtype, np.floating):
-            values.append(rng.uniform(-1, 1, shape).astype(spec.dtype))
+    for i, spec in enumerate(specs):
+        lead = (batch, time) if spec.time_axis else (batch,)
+        if spec.space is not None:
+            spec.space.seed(seed + i)
+            drawn = np.stack([np.asarray(spec.space.sample()) for _ in range(int(np.prod(lead)))])
+            values.append(drawn.reshape(lead + spec.shape).astype(spec.dtype))
         else:
-            values.append(np.zeros(shape, spec.dtype))
+            values.append(rng.normal(size=lead + spec.shape).astype(spec.dtype))
     return values
 
 
@@ -377,7 +382,7 @@ def _export_native(module: Any, opset: int, phase: str, with_actions: bool) -> o
     def run(*tensors: Any) -> list[Any]:
         out = forward(assemble_batch(specs, tensors))
         if with_actions:
-            out = _add_actions(module, out, phase)
+            out = add_actions(module, out, phase)
         return [value for _, value in flat_outputs(out)]
 
     examples = example_inputs(specs)
@@ -393,7 +398,7 @@ def _export_native(module: Any, opset: int, phase: str, with_actions: bool) -> o
 
 def _eager_outputs(module, forward, specs, examples, with_actions, phase) -> dict[str, Any]:
     out = forward(assemble_batch(specs, examples))
-    return _add_actions(module, out, phase) if with_actions else out
+    return add_actions(module, out, phase) if with_actions else out
 
 
 # ---- metadata and writing ---------------------------------------------------------------------------------------

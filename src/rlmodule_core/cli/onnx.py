@@ -20,7 +20,15 @@ def _export(args: argparse.Namespace) -> int:
         f"Exported {args.checkpoint} -> {path} (opset {info['opset']}, {info['num_parameters']:,} parameters, "
         f"{info['num_bytes']:,} bytes; onnx.checker passed).\nInputs: {inputs}\nOutputs: {outputs}"
     )
-    return 0
+    if not args.verify:
+        return 0
+    from rlmodule_core.backend import registry
+
+    worst, count = registry.get_backend("onnx").verify_onnx(path, args.checkpoint)
+    verdict = "match" if worst <= args.atol else "DIFFER"
+    print(f"Verified with ONNX Runtime: {count} outputs {verdict} the module's forward pass "
+          f"(max abs diff {worst:.2e}, allowed {args.atol:g}).")
+    return 0 if worst <= args.atol else 1
 
 
 def add_export_parser(commands: Any) -> None:
@@ -44,6 +52,10 @@ def add_export_parser(commands: Any) -> None:
                         help="also output the greedy actions (argmax, mean or squashed mean; Q modules' own)")
     export.add_argument("--phase", default="inference", choices=("inference", "exploration", "train"),
                         help="which forward pass to export (default inference)")
+    export.add_argument("--verify", action="store_true",
+                        help="run the file with ONNX Runtime (pip install onnxruntime) against the checkpoint's "
+                             "module on sampled observations; exit 1 if they differ")
+    export.add_argument("--atol", type=float, default=1e-5, help="allowed difference for --verify (default 1e-5)")
     export.set_defaults(run=_export)
 
 
