@@ -49,6 +49,19 @@ def test_export_of_a_live_framework_module(tmp_path, framework):
     assert max(float(np.max(np.abs(want[k] - got[k]))) for k in want) <= TOL
 
 
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_learner_checkpoint_and_run_directory_export_their_module(tmp_path, framework):
+    from rlmodule_core.train.learner import Learner
+
+    module = build("ppo-mlp-box", framework)
+    Learner(module).save_to_path(tmp_path / "run" / "checkpoint")
+    batch = reference_batch(module, 4)
+    want = run_onnx(rlm.export_onnx(tmp_path / "run" / "checkpoint" / "module", tmp_path / "m.onnx"), batch)
+    for source in (tmp_path / "run" / "checkpoint", tmp_path / "run"):
+        got = run_onnx(rlm.export_onnx(source, tmp_path / "x.onnx"), batch)
+        np.testing.assert_array_equal(got["action_dist_inputs"], want["action_dist_inputs"])
+
+
 @pytest.mark.skipif("torch" not in FRAMEWORKS, reason="the session does not cover torch")
 def test_torch_checkpoint_exports_where_no_framework_can_be_imported(tmp_path):
     checkpoint = build("ppo-cnn", "torch").save_to_path(tmp_path / "ckpt")
