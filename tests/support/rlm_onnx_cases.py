@@ -31,6 +31,7 @@ LSTM = {"use_lstm": True, "lstm_cell_size": 8}
 CASES: dict[str, tuple[type, gym.Space, gym.Space, dict[str, Any]]] = {
     "ppo-mlp-discrete": (DefaultPPORLModule, BOX4, gym.spaces.Discrete(3), {}),
     "ppo-mlp-box": (DefaultPPORLModule, BOX4, gym.spaces.Box(-1, 1, (2,), np.float32), {"vf_share_layers": False}),
+    "ppo-box-2d-actions": (DefaultPPORLModule, BOX4, gym.spaces.Box(-1, 1, (2, 3), np.float32), {}),
     "ppo-free-log-std-layernorm": (
         DefaultPPORLModule, BOX4, gym.spaces.Box(-1, 1, (2,), np.float32),
         {"free_log_std": True, "fcnet_use_layernorm": True, "fcnet_activation": "relu"},
