@@ -22,6 +22,7 @@ def export_onnx(
     opset: int | None = None,
     phase: str = "inference",
     with_actions: bool = False,
+    trust_code: bool = False,
 ) -> str:
     """Writes a module's forward pass as an ONNX model that ONNX Runtime runs; returns the path.
 
@@ -40,6 +41,8 @@ def export_onnx(
         opset: the ONNX opset (None: the exporter's default, 17).
         phase: ``"inference"``, ``"exploration"`` or ``"train"``.
         with_actions: also output the greedy ``actions``.
+        trust_code: import the module class a checkpoint names even if it is not known
+            (runs its code; only for checkpoints you trust).
 
     Example:
         >>> import rlmodule_core as rlm
@@ -50,7 +53,7 @@ def export_onnx(
         rlmodule_onnx.OnnxExportError: something the graph cannot express, named with its layer.
     """
     backend = registry.get_backend("onnx")
-    options: dict[str, Any] = {"phase": phase, "with_actions": with_actions}
+    options: dict[str, Any] = {"phase": phase, "with_actions": with_actions, "trust_code": trust_code}
     if opset is not None:
         options["opset"] = opset
     return backend.export_onnx(module_or_checkpoint, path, **options)

@@ -23,7 +23,7 @@ from onnx import helper
 
 from rlmodule_core._version import __version__
 from rlmodule_core.backend.scope import skip_initialization
-from rlmodule_core.checkpoint import METADATA_FILE, class_path, import_class, read_metadata
+from rlmodule_core.checkpoint import METADATA_FILE, class_path, read_metadata, resolve_class
 from rlmodule_core.columns import Columns
 from rlmodule_core.spaces import space_to_json
 
@@ -51,6 +51,7 @@ def export_onnx(
     opset: int = DEFAULT_OPSET,
     phase: str = "inference",
     with_actions: bool = False,
+    trust_code: bool = False,
 ) -> str:
     """Writes the forward pass of a module as an ONNX model; returns the file path.
 
@@ -64,6 +65,8 @@ def export_onnx(
         with_actions: add an ``actions`` output: the greedy action of the inference
             distribution (argmax, the mean, or the squashed mean), or the module's own
             ``actions`` when its forward pass returns them (Q modules).
+        trust_code: import the module class a checkpoint names even when it is not
+            rlmodule-core's, a backend's, registered or already imported (runs its code).
 
     Example:
         >>> import rlmodule_core as rlm
@@ -85,7 +88,7 @@ def export_onnx(
         raise ValueError(f"phase must be one of {list(PHASES)}; received {phase!r}.")
     if with_actions and phase == "train":
         raise ValueError("with_actions applies to the inference and exploration phases, not 'train'.")
-    module, framework = load_source(source, phase)
+    module, framework = load_source(source, phase, trust_code=trust_code)
     if _is_native(type(module)):
         model = _export_native(module, opset, phase, with_actions)
     else:
@@ -112,7 +115,7 @@ def _module_dir(path: Path) -> Path:
     return path
 
 
-def load_source(source: Any, phase: str) -> tuple[Any, str | None]:
+def load_source(source: Any, phase: str, *, trust_code: bool = False) -> tuple[Any, str | None]:
     """``(module to export, framework it came from)``: neutral modules rebuilt on "onnx"."""
     from rlmodule_core.multi_rl_module import MultiRLModule
     from rlmodule_core.rl_module import RLModule
@@ -146,10 +149,12 @@ def load_source(source: Any, phase: str) -> tuple[Any, str | None]:
             f"{path} is a MultiRLModule checkpoint with module IDs {ids}; export_onnx writes one "
             f"module. Export a sub-checkpoint instead, e.g. {path / (ids[0] if ids else '<module_id>')}."
         )
-    cls = import_class(metadata["class"])
+    cls = resolve_class(metadata["class"], trust_code=trust_code)
+    flags: dict[str, Any] = {"trust_code": trust_code}
     if _is_native(cls):
-        return RLModule.from_checkpoint(path), metadata.get("framework")
-    flags = {"inference_only": True} if inference_only else {}
+        return RLModule.from_checkpoint(path, **flags), metadata.get("framework")
+    if inference_only:
+        flags["inference_only"] = True
     return RLModule.from_checkpoint(path, framework="onnx", **flags), metadata.get("framework")
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from rlmodule_core.checkpoint import import_class, read_metadata
+from rlmodule_core.checkpoint import read_metadata, resolve_class
 
 from .export import (
     METADATA_PREFIX,
@@ -29,7 +29,7 @@ from .export import (
 __all__ = ["verify"]
 
 
-def _reference(source: Any, phase: str) -> Any:
+def _reference(source: Any, phase: str, trust_code: bool) -> Any:
     """The module to compare with: a neutral checkpoint on NumPy, a native one on its framework."""
     from rlmodule_core.rl_module import RLModule
 
@@ -38,12 +38,18 @@ def _reference(source: Any, phase: str) -> Any:
             raise ValueError("Verify against a module that computes (e.g. the checkpoint), not an onnx-backend module.")
         return source
     path = _module_dir(Path(source))
-    native = _is_native(import_class(read_metadata(path)["class"]))
-    flags = {} if phase == "train" else {"inference_only": True}
-    return RLModule.from_checkpoint(path, **({} if native else {"framework": "numpy"}), **flags)
+    native = _is_native(resolve_class(read_metadata(path)["class"], trust_code=trust_code))
+    flags: dict[str, Any] = {"trust_code": trust_code}
+    if phase != "train":
+        flags["inference_only"] = True
+    if not native:
+        flags["framework"] = "numpy"
+    return RLModule.from_checkpoint(path, **flags)
 
 
-def verify(onnx_path: str | os.PathLike, source: Any, *, batch_size: int = 4, seed: int = 0) -> tuple[float, int]:
+def verify(
+    onnx_path: str | os.PathLike, source: Any, *, batch_size: int = 4, seed: int = 0, trust_code: bool = False
+) -> tuple[float, int]:
     """Runs the file with ONNX Runtime and the source module on the same sampled inputs.
 
     Returns ``(largest absolute difference, number of outputs compared)``.
@@ -66,7 +72,7 @@ def verify(onnx_path: str | os.PathLike, source: Any, *, batch_size: int = 4, se
     props = {p.key: p.value for p in onnx.load(str(onnx_path), load_external_data=False).metadata_props}
     phase = props.get(METADATA_PREFIX + "phase", "inference")
     with_actions = props.get(METADATA_PREFIX + "with_actions") == "true"
-    reference = _reference(source, phase)
+    reference = _reference(source, phase, trust_code)
     specs = input_specs(reference)
     values = example_inputs(specs, batch=batch_size, seed=seed)
     out = getattr(reference, f"forward_{phase}")(assemble_batch(specs, values))

@@ -214,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from rlmodule_core.cli.onnx import add_export_parser
 
-    add_export_parser(commands)
+    add_export_parser(commands, _add_trust_code)
     return parser
 
 

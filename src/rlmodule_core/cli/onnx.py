@@ -12,7 +12,10 @@ __all__ = ["add_export_parser", "format_onnx", "inspect_onnx"]
 def _export(args: argparse.Namespace) -> int:
     from rlmodule_core.onnx_export import export_onnx
 
-    path = export_onnx(args.checkpoint, args.out, opset=args.opset, phase=args.phase, with_actions=args.with_actions)
+    path = export_onnx(
+        args.checkpoint, args.out, opset=args.opset, phase=args.phase, with_actions=args.with_actions,
+        trust_code=args.trust_code,
+    )
     info = _describe(path)
     inputs = ", ".join(i["name"] for i in info["inputs"])
     outputs = ", ".join(o["name"] for o in info["outputs"])
@@ -24,15 +27,15 @@ def _export(args: argparse.Namespace) -> int:
         return 0
     from rlmodule_core.backend import registry
 
-    worst, count = registry.get_backend("onnx").verify_onnx(path, args.checkpoint)
+    worst, count = registry.get_backend("onnx").verify_onnx(path, args.checkpoint, trust_code=args.trust_code)
     verdict = "match" if worst <= args.atol else "DIFFER"
     print(f"Verified with ONNX Runtime: {count} outputs {verdict} the module's forward pass "
           f"(max abs diff {worst:.2e}, allowed {args.atol:g}).")
     return 0 if worst <= args.atol else 1
 
 
-def add_export_parser(commands: Any) -> None:
-    """Adds ``export`` to the ``rlmodule`` sub-commands."""
+def add_export_parser(commands: Any, add_trust_code: Any) -> None:
+    """Adds ``export`` to the ``rlmodule`` sub-commands (``add_trust_code`` adds ``--trust-code``)."""
     export = commands.add_parser(
         "export",
         help="write a checkpoint's policy as an ONNX model (no framework needed)",
@@ -56,6 +59,7 @@ def add_export_parser(commands: Any) -> None:
                         help="run the file with ONNX Runtime (pip install onnxruntime) against the checkpoint's "
                              "module on sampled observations; exit 1 if they differ")
     export.add_argument("--atol", type=float, default=1e-5, help="allowed difference for --verify (default 1e-5)")
+    add_trust_code(export)
     export.set_defaults(run=_export)
 
 
