@@ -1,6 +1,6 @@
 """Test sessions: one per backend, each installing only its own extra.
 
-`nox` runs lint, core, torch, tf, jax, portability and ray; `nox -s bench` runs the
+`nox` runs lint, core, torch, tf, jax, portability, ray and onnx; `nox -s bench` runs the
 benchmarks and `nox -s bench-rllib` compares with Ray RLlib (neither is part of the
 default run; see docs/performance.md).
 
@@ -15,7 +15,7 @@ import os
 
 import nox
 
-nox.options.sessions = ["lint", "core", "torch", "tf", "jax", "portability", "ray"]
+nox.options.sessions = ["lint", "core", "torch", "tf", "jax", "portability", "ray", "onnx"]
 nox.options.reuse_existing_virtualenvs = True
 
 PYTHON = "3.11"
@@ -82,10 +82,21 @@ def jax(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def portability(session: nox.Session) -> None:
     """All backends together: checkpoints exchanged between every pair."""
-    _install(session, "all,test")
+    _install(session, "all,onnx,test")
     _pytest(session, "numpy,torch,tf,jax", "tests/portability")
     session.run("python", "examples/02_deploy_without_framework.py")
     session.run("python", "examples/03_one_module_every_framework.py")
+    session.run("python", "examples/05_onnx_export.py")
+
+
+@nox.session(python=PYTHON)
+def onnx(session: nox.Session) -> None:
+    """ONNX export with no framework installed (onnx + onnxruntime), checked against NumPy.
+
+    Checkpoints written on torch, TF and JAX are exported in the portability session.
+    """
+    _install(session, "onnx,test")
+    _pytest(session, "numpy", "tests/onnx")
 
 
 @nox.session(python=PYTHON)

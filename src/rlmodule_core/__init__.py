@@ -16,6 +16,7 @@ from rlmodule_core.columns import Columns
 from rlmodule_core.model_config import DefaultModelConfig
 from rlmodule_core.multi_rl_module import DEFAULT_MODULE_ID, MultiRLModule
 from rlmodule_core.nn.block import Block
+from rlmodule_core.onnx_export import export_onnx
 from rlmodule_core.rl_module import RLModule, StateMismatch
 from rlmodule_core.spec import MultiRLModuleSpec, RLModuleSpec
 
@@ -32,6 +33,7 @@ __all__ = [
     "StateMismatch",
     "__version__",
     "available_backends",
+    "export_onnx",
     "get_backend",
     "register_backend",
     "register_module_class",

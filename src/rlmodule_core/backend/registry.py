@@ -40,6 +40,8 @@ _BUILTINS = (
     _Entry("torch", "rlmodule_torch:backend", ("pytorch",), ("torch",), "torch"),
     _Entry("tf", "rlmodule_tf:backend", ("tensorflow", "tf2", "keras"), ("tensorflow",), "tf"),
     _Entry("jax", "rlmodule_jax:backend", ("flax",), ("jax", "flax"), "jax"),
+    # Export only: neutral modules traced into ONNX graphs (rlmodule_core.export_onnx).
+    _Entry("onnx", "rlmodule_onnx:backend", (), ("onnx",), "onnx"),
 )
 
 _lock = threading.RLock()

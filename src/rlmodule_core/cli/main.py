@@ -17,6 +17,12 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def _inspect(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    if Path(args.path).is_file():
+        from rlmodule_core.cli.onnx import inspect_onnx
+
+        return inspect_onnx(args.path, args.json)
     from rlmodule_core.checkpoint.inspect import describe, format_text
 
     info = describe(args.path)
@@ -182,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
             "header: no framework is imported."
         ),
     )
-    inspect.add_argument("path", help="a checkpoint directory (written by save_to_path)")
+    inspect.add_argument("path", help="a checkpoint directory (written by save_to_path), or an exported .onnx file")
     inspect.add_argument("--json", action="store_true", help="print machine-readable JSON")
     inspect.set_defaults(run=_inspect)
 
@@ -205,6 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--atol", type=float, default=1e-4, help="allowed output difference (default 1e-4)")
     _add_trust_code(convert)
     convert.set_defaults(run=_convert)
+
+    from rlmodule_core.cli.onnx import add_export_parser
+
+    add_export_parser(commands, _add_trust_code)
     return parser
 
 
