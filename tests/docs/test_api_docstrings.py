@@ -25,6 +25,7 @@ DOCUMENTED_MODULES = [
     "rlmodule_core.checkpoint.errors",
     "rlmodule_core.backend",
     "rlmodule_core.train.learner",
+    "rlmodule_core.train.env_runner",
     "rlmodule_core.train.algorithms",
     "rlmodule_core.distributed",
     "rlmodule_numpy",
