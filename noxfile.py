@@ -57,6 +57,7 @@ def torch(session: nox.Session) -> None:
     """The conformance suite and torch-specific tests on PyTorch."""
     _install(session, "torch,test")
     _pytest(session, "torch", "tests/conformance", "tests/torch", DOCS_CODE)
+    session.run("python", "examples/04_dqn_target_networks.py")
 
 
 @nox.session(python=PYTHON)
