@@ -1,6 +1,6 @@
 """Test sessions: one per backend, each installing only its own extra.
 
-`nox` runs lint, core, torch, tf, jax, portability, ray and onnx; `nox -s bench` runs the
+`nox` runs lint, core, torch, tf, jax, portability, ray, onnx and docs; `nox -s bench` runs the
 benchmarks and `nox -s bench-rllib` compares with Ray RLlib (neither is part of the
 default run; see docs/performance.md).
 
@@ -15,11 +15,13 @@ import os
 
 import nox
 
-nox.options.sessions = ["lint", "core", "torch", "tf", "jax", "portability", "ray", "onnx"]
+nox.options.sessions = ["lint", "core", "torch", "tf", "jax", "portability", "ray", "onnx", "docs"]
 nox.options.reuse_existing_virtualenvs = True
 
 PYTHON = "3.11"
 TORCH_SPEC = os.environ.get("RLMODULE_TORCH_SPEC", "torch==2.13.0")
+# The documentation's code blocks marked for a framework run in that framework's session.
+DOCS_CODE = "tests/docs/test_docs_code.py"
 
 
 def _install(session: nox.Session, extras: str) -> None:
@@ -62,21 +64,22 @@ def core(session: nox.Session) -> None:
 def torch(session: nox.Session) -> None:
     """The shipped conformance suite and torch-specific tests on PyTorch."""
     _install(session, "torch,test")
-    _pytest(session, "torch", *SHIPPED_SUITE, "tests/torch")
+    _pytest(session, "torch", *SHIPPED_SUITE, "tests/torch", DOCS_CODE)
+    session.run("python", "examples/06_dqn_target_networks.py")
 
 
 @nox.session(python=PYTHON)
 def tf(session: nox.Session) -> None:
     """The shipped conformance suite and TF-specific tests on TensorFlow / Keras 3."""
     _install(session, "tf,test")
-    _pytest(session, "tf", *SHIPPED_SUITE, "tests/tf")
+    _pytest(session, "tf", *SHIPPED_SUITE, "tests/tf", DOCS_CODE)
 
 
 @nox.session(python=PYTHON)
 def jax(session: nox.Session) -> None:
     """The shipped conformance suite and JAX-specific tests on JAX / Flax NNX."""
     _install(session, "jax,test")
-    _pytest(session, "jax", *SHIPPED_SUITE, "tests/jax")
+    _pytest(session, "jax", *SHIPPED_SUITE, "tests/jax", DOCS_CODE)
 
 
 @nox.session(python=PYTHON)
@@ -104,6 +107,21 @@ def ray(session: nox.Session) -> None:
     """Distributed env runners on a local Ray instance (2 CPUs), with torch learners."""
     _install(session, "torch,ray,test")
     _pytest(session, "torch", "tests/ray")
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """The documentation site in strict mode, its framework-free code blocks and the docstring check.
+
+    No framework is installed: the API pages are read from the sources. `nox -s docs -- serve`
+    serves a live preview instead of building.
+    """
+    _install(session, "docs,test")
+    if session.posargs and session.posargs[0] == "serve":
+        session.run("mkdocs", "serve", *session.posargs[1:])
+        return
+    session.run("pytest", "tests/docs", env={"RLMODULE_TEST_BACKENDS": "numpy"})
+    session.run("mkdocs", "build", "--strict")
 
 
 @nox.session(python=PYTHON)

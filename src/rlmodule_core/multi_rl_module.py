@@ -127,15 +127,19 @@ class MultiRLModule(RLModule):
             raise KeyError(self._unknown(module_id)) from None
 
     def get(self, module_id: str, default: Any = None) -> RLModule | Any:
+        """The module under ``module_id``, or ``default`` when there is none (like ``dict.get``)."""
         return self._rl_modules.get(module_id, default)
 
     def keys(self) -> KeysView[str]:
+        """The module IDs, in the order the modules were added."""
         return self._rl_modules.keys()
 
     def values(self) -> ValuesView[RLModule]:
+        """The sub-modules, in the order they were added."""
         return self._rl_modules.values()
 
     def items(self) -> ItemsView[str, RLModule]:
+        """``(module_id, module)`` pairs, in the order the modules were added."""
         return self._rl_modules.items()
 
     def __contains__(self, module_id: object) -> bool:

@@ -23,6 +23,8 @@ from rlmodule_core import envs as _builtin_envs  # noqa: F401 - registers the bu
 from rlmodule_core.backend import registry
 from rlmodule_core.columns import Columns
 
+__all__ = ["EnvRunner", "EnvSpec", "make_vector_env", "to_env_actions"]
+
 EnvSpec = str | Callable[[], gym.Env]
 
 #: Envs stepped together by ``EnvRunner.evaluate`` (one batched forward pass per step).
@@ -214,6 +216,7 @@ class EnvRunner:
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
+        """Restores :meth:`get_state`'s result."""
         self.num_env_steps = int(state["num_env_steps"])
         self.num_episodes = int(state["num_episodes"])
         self.episode_returns.extend(state["episode_returns"])
@@ -221,6 +224,7 @@ class EnvRunner:
             self._rng.bit_generator.state = state["rng"]
 
     def close(self) -> None:
+        """Closes the environments."""
         self.env.close()
 
 

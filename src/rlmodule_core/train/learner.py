@@ -34,6 +34,8 @@ from rlmodule_core.checkpoint import (
 from rlmodule_core.multi_rl_module import DEFAULT_MODULE_ID, MultiRLModule
 from rlmodule_core.rl_module import RLModule
 
+__all__ = ["LEARNER_STATE_FILE", "Learner", "LearnerConfig", "config_from_json"]
+
 LEARNER_STATE_FILE = "learner_state.safetensors"
 
 

@@ -92,12 +92,14 @@ class Algorithm:
         return self.sampler.num_env_steps
 
     def model_config(self) -> dict[str, Any]:
+        """The module's ``model_config``: the config's ``model`` field (the seed is added at build)."""
         return dict(getattr(self.config, "model", {}) or {})
 
     def check_spaces(self, observation_space: Any, action_space: Any) -> None:
         """Raises ValueError for spaces the algorithm cannot handle (before any training)."""
 
     def train_iteration(self) -> dict[str, Any]:
+        """Samples, updates the learner and returns the iteration's metrics (floats by name)."""
         raise NotImplementedError
 
     def evaluate(self, num_episodes: int = 20, *, seed: int = 10_000) -> list[float]:

@@ -119,6 +119,7 @@ class DQN(Algorithm):
         self._rng = np.random.default_rng(self.seed)
 
     def model_config(self) -> dict[str, Any]:
+        """The config's ``model`` plus the epsilon schedule the module explores with."""
         return {**super().model_config(), "epsilon": self.config.epsilon}
 
     def check_spaces(self, observation_space: gym.Space, action_space: gym.Space) -> None:
