@@ -19,10 +19,10 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
-from rlmodule_core.testing.modules import TinyPolicy
 
 import rlmodule_core as rlm
 from rlmodule_core.checkpoint import atomic, read_metadata
+from rlmodule_core.testing.modules import TinyPolicy
 
 SUPPORT = Path(__file__).parents[1] / "support"
 

@@ -17,7 +17,6 @@ import gymnasium as gym
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rlmodule_core.testing.modules import TinyPolicy
 
 import rlmodule_core as rlm
 from rlmodule_core.checkpoint import (
@@ -28,6 +27,7 @@ from rlmodule_core.checkpoint import (
 )
 from rlmodule_core.checkpoint.inspect import describe, format_text
 from rlmodule_core.checkpoint.metadata import _canonical
+from rlmodule_core.testing.modules import TinyPolicy
 
 FUZZ = settings(max_examples=300, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

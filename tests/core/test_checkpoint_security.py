@@ -18,13 +18,13 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
-from rlmodule_core.testing.modules import QWithTarget, TinyPolicy
 
 import rlmodule_core as rlm
 from rlmodule_core.checkpoint import CheckpointError, read_metadata, resolve_class
 from rlmodule_core.checkpoint.inspect import describe, format_text
 from rlmodule_core.checkpoint.metadata import _canonical
 from rlmodule_core.cli import main
+from rlmodule_core.testing.modules import QWithTarget, TinyPolicy
 
 OBS = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
 ACT = gym.spaces.Discrete(3)

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from rlmodule_core.testing.helpers import build, states_equal
-from rlmodule_core.testing.modules import QWithTarget, TinyPolicy
 
 import rlmodule_core as rlm
 from rlmodule_core.checkpoint import CheckpointError
 from rlmodule_core.checkpoint.metadata import _canonical
+from rlmodule_core.testing.helpers import build, states_equal
+from rlmodule_core.testing.modules import QWithTarget, TinyPolicy
 
 
 @pytest.mark.parametrize("kind", ["complex", "string", "object", "bool"])
