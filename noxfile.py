@@ -116,7 +116,7 @@ def docs(session: nox.Session) -> None:
     No framework is installed: the API pages are read from the sources. `nox -s docs -- serve`
     serves a live preview instead of building.
     """
-    _install(session, "docs,test")
+    _install(session, "docs,onnx,test")
     if session.posargs and session.posargs[0] == "serve":
         session.run("mkdocs", "serve", *session.posargs[1:])
         return

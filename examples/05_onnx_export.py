@@ -1,4 +1,4 @@
-"""05 - Export a trained policy to ONNX and play it with ONNX Runtime alone (no framework, no rlmodule).
+"""05 - ONNX export: train a policy, export it and play it with ONNX Runtime alone (no framework, no rlmodule).
 
 Trains PPO on CartPole briefly with torch, exports the run's checkpoint with
 ``rlm.export_onnx`` (the same as ``rlmodule export RUN policy.onnx --with-actions``), then

@@ -1,4 +1,4 @@
-"""04 - DQN with target networks: the Learner makes them, keeps them frozen and syncs them.
+"""06 - DQN with target networks: the Learner makes them, keeps them frozen and syncs them.
 
 A short DQN run on CartPole-v1 with the default dueling, double-Q module. The module's
 target networks (attributes named ``_target_*``) are part of its state; between two

@@ -22,7 +22,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from rlm_testing import selected_backends
+
+from rlmodule_core.testing.selection import selected_backends
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
