@@ -21,10 +21,10 @@ from rlm_onnx_cases import (
     reference_batch,
     run_onnx,
 )
-from rlm_testing import selected_backends
 
 import rlmodule_core as rlm
 from rlmodule_core import Columns
+from rlmodule_core.testing import selected_backends
 
 TOL = 1e-5
 FRAMEWORKS = [f for f in selected_backends() if f in ("torch", "tf", "jax")]
