@@ -58,7 +58,7 @@ def _stored_view(canonical: torch.Tensor, transform: str | None) -> torch.Tensor
     return canonical
 
 
-def named_entries(root: torch.nn.Module) -> dict[str, Entry]:
+def named_state(root: torch.nn.Module) -> dict[str, Entry]:
     """Every state entry under ``root`` by canonical dotted path (live tensors)."""
     out: dict[str, Entry] = {}
     seen_modules: set[int] = set()

@@ -20,7 +20,7 @@ import gymnasium as gym
 import numpy as np
 
 from rlmodule_core import envs as _builtin_envs  # noqa: F401 - registers the built-in env ids
-from rlmodule_core.backend import registry
+from rlmodule_core.backend import registry, tree
 from rlmodule_core.columns import Columns
 
 __all__ = ["EnvRunner", "EnvSpec", "make_vector_env", "to_env_actions"]
@@ -229,29 +229,22 @@ class EnvRunner:
 
 
 def _tree_copy(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {k: _tree_copy(v) for k, v in x.items()}
-    if isinstance(x, tuple):
-        return tuple(_tree_copy(v) for v in x)
-    return np.array(x, copy=True)
+    return tree.map_leaves(lambda leaf: np.array(leaf, copy=True), x)
 
 
 def _tree_set(x: Any, index: int, value: Any) -> None:
-    if isinstance(x, dict):
-        for k in x:
-            _tree_set(x[k], index, value[k])
-    elif isinstance(x, tuple):
-        for sub, val in zip(x, value):
-            _tree_set(sub, index, val)
-    else:
-        x[index] = value
+    """Writes ``value`` (one step's observation) at ``index`` of the batched arrays ``x``."""
+
+    def put(dst: np.ndarray, src: Any) -> None:
+        dst[index] = src
+
+    tree.map_structures(put, [x, value])
+
+
+def _stack(*values: Any) -> np.ndarray:
+    stacked = np.stack(values)
+    return stacked.astype(np.float32) if stacked.dtype == np.float64 else stacked
 
 
 def _tree_stack(values: list) -> Any:
-    first = values[0]
-    if isinstance(first, dict):
-        return {k: _tree_stack([v[k] for v in values]) for k in first}
-    if isinstance(first, tuple):
-        return tuple(_tree_stack([v[i] for v in values]) for i in range(len(first)))
-    stacked = np.stack(values)
-    return stacked.astype(np.float32) if stacked.dtype == np.float64 else stacked
+    return tree.map_structures(_stack, values)

@@ -12,6 +12,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from rlmodule_core.backend import tree
 from rlmodule_core.columns import Columns
 from rlmodule_core.modules import DefaultPPORLModule
 from rlmodule_core.train.algorithms.base import Algorithm
@@ -201,34 +202,18 @@ class PPO(Algorithm):
 
 
 def _lead_shape(obs: Any) -> tuple[int, int]:
-    leaf = obs
-    while isinstance(leaf, dict | tuple):
-        leaf = next(iter(leaf.values())) if isinstance(leaf, dict) else leaf[0]
-    return leaf.shape[:2]
+    return tree.first_leaf(obs).shape[:2]
 
 
 def _tree_reshape(x: Any, new_lead: tuple[int, ...], old_lead: tuple[int, ...]) -> Any:
-    if isinstance(x, dict):
-        return {k: _tree_reshape(v, new_lead, old_lead) for k, v in x.items()}
-    if isinstance(x, tuple):
-        return tuple(_tree_reshape(v, new_lead, old_lead) for v in x)
-    return x.reshape(*new_lead, *x.shape[len(old_lead):])
+    return tree.map_leaves(lambda leaf: leaf.reshape(*new_lead, *leaf.shape[len(old_lead):]), x)
 
 
 def _tree_index(x: Any, index: np.ndarray) -> Any:
-    if isinstance(x, dict):
-        return {k: _tree_index(v, index) for k, v in x.items()}
-    if isinstance(x, tuple):
-        return tuple(_tree_index(v, index) for v in x)
-    return x[index]
+    return tree.map_leaves(lambda leaf: leaf[index], x)
 
 
 def _tree_concat(batches: list[Any]) -> Any:
-    first = batches[0]
     if len(batches) == 1:
-        return first
-    if isinstance(first, dict):
-        return {k: _tree_concat([b[k] for b in batches]) for k in first}
-    if isinstance(first, tuple):
-        return tuple(_tree_concat([b[i] for b in batches]) for i in range(len(first)))
-    return np.concatenate(batches)
+        return batches[0]
+    return tree.map_structures(lambda *leaves: np.concatenate(leaves), batches)
