@@ -12,6 +12,8 @@ from . import nn, ops, optim, targets
 from .compile import compile_module
 from .module import JaxRLModule
 
+__all__ = ["JaxBackend"]
+
 
 class JaxBackend(Backend):
     """JAX with Flax NNX modules, optax for optimization, ``jax.jit`` for compiling.

@@ -62,6 +62,16 @@ from rlmodule_core.backend.compiling import ForwardSideEffect, check_options, wa
 
 from . import prng
 
+__all__ = [
+    "compile_module",
+    "compiled_forwards",
+    "CompiledForwards",
+    "invalidate",
+    "OPTIONS",
+    "structure_version",
+    "TRACING",
+]
+
 #: True while a forward pass is being traced: the module's __setattr__ refuses then.
 TRACING: contextvars.ContextVar[bool] = contextvars.ContextVar("rlmodule_jax_tracing", default=False)
 _EAGER_HINT = 'rlm.get_backend("jax").compile(module, jit=False)'

@@ -24,6 +24,8 @@ from . import compile as _compile
 from . import nn, ops
 from . import state as _state
 
+__all__ = ["convert_batch", "JaxRLModule", "setup_rngs"]
+
 
 def _convert_leaf(leaf: Any) -> Any:
     if isinstance(leaf, np.ndarray):

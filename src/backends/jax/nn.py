@@ -32,6 +32,21 @@ from rlmodule_core.nn.block import layer_dict
 
 from . import ops
 
+__all__ = [
+    "Activation",
+    "activation_fn",
+    "Bias",
+    "Block",
+    "Conv2D",
+    "Dense",
+    "Dict",
+    "Flatten",
+    "LayerNorm",
+    "List",
+    "LSTM",
+    "Sequential",
+]
+
 
 def _param(array: Any) -> nnx.Param:
     return nnx.Param(jnp.asarray(array))

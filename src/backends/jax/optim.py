@@ -25,6 +25,8 @@ from flax import nnx
 from . import compile as _compile
 from .state import named_state
 
+__all__ = ["JaxOptimizer", "make_optimizer"]
+
 LossFn = Callable[[Any, Any], tuple[Any, dict[str, Any]]]
 
 

@@ -15,6 +15,8 @@ import jax
 import numpy as np
 from flax import nnx
 
+__all__ = ["named_state", "read", "write"]
+
 
 def _in_state(value: Any) -> bool:
     return (

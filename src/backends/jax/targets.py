@@ -18,6 +18,8 @@ from rlmodule_core.backend.polyak import check_polyak
 
 from .state import named_state
 
+__all__ = ["make_target_network", "TargetParam", "update_target_network"]
+
 
 class TargetParam(nnx.Variable):
     """A target-network parameter: part of the state, not of ``nnx.Param``'s gradients."""

@@ -6,6 +6,8 @@ from typing import Any
 
 from rlmodule_core.backend.compiling import check_options
 
+__all__ = ["compile_module", "OPTIONS"]
+
 #: The options compile takes: none.
 OPTIONS: dict[str, str] = {}
 

@@ -13,6 +13,8 @@ from rlmodule_core.rl_module import RLModule
 from . import nn, ops
 from .state import named_state
 
+__all__ = ["convert_batch", "NumpyRLModule"]
+
 
 def _convert_leaf(leaf: Any) -> Any:
     if isinstance(leaf, np.ndarray):

@@ -8,6 +8,8 @@ import numpy as np
 
 from .nn import Layer
 
+__all__ = ["named_state"]
+
 
 def _children(obj: Any) -> list[tuple[str, Any]]:
     children = getattr(obj, "children", None)

@@ -11,6 +11,8 @@ from rlmodule_core.backend.polyak import check_polyak
 
 from .state import named_state
 
+__all__ = ["make_target_network", "update_target_network"]
+
 
 def make_target_network(net: Any) -> Any:
     """An independent copy of ``net`` with equal weights.

@@ -46,6 +46,16 @@ from rlmodule_core.backend.compiling import ForwardSideEffect, check_options, wa
 
 from ._keras import tf
 
+__all__ = [
+    "call_traced",
+    "compile_module",
+    "describe",
+    "ForwardCall",
+    "Forwards",
+    "NeedsStaticShapes",
+    "TracingFailed",
+]
+
 _OPTIONS = {
     "jit_compile": "XLA, default False",
     "reduce_retracing": "generalize input shapes after a retrace, default True",

@@ -17,6 +17,8 @@ from ._keras import keras, tf
 from .compile import ForwardCall, Forwards
 from .state import named_state
 
+__all__ = ["convert_batch", "TfRLModule"]
+
 
 def _convert_leaf(leaf: Any) -> Any:
     if isinstance(leaf, np.ndarray | np.generic):

@@ -32,6 +32,24 @@ from . import ops
 from ._keras import keras, tf
 from .state import load_variables, named_state
 
+__all__ = [
+    "Activation",
+    "activation_fn",
+    "as_input",
+    "Bias",
+    "Block",
+    "Conv2D",
+    "Dense",
+    "Dict",
+    "Flatten",
+    "Layer",
+    "LayerNorm",
+    "List",
+    "LSTM",
+    "Rebuildable",
+    "Sequential",
+]
+
 
 def as_input(x: Any) -> tf.Tensor:
     """A layer input as a tensor: NumPy float64 becomes float32, like the module's batch."""

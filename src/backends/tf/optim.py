@@ -26,6 +26,8 @@ from .compile import NeedsStaticShapes, TracingFailed, call_traced, describe
 from .module import convert_batch
 from .state import named_state
 
+__all__ = ["Adam", "make_optimizer", "TfOptimizer"]
+
 LossFn = Callable[[Any, Any], tuple[Any, dict[str, Any]]]
 
 

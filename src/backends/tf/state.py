@@ -20,6 +20,8 @@ import numpy as np
 
 from ._keras import keras
 
+__all__ = ["load_variables", "named_state", "own_variables"]
+
 # Keras/TF bookkeeping attributes that hold layers a second time (or not at all).
 _INTERNAL = frozenset(
     {

@@ -11,6 +11,8 @@ from .module import TfRLModule
 from .nn import Rebuildable
 from .state import load_variables, named_state
 
+__all__ = ["make_target_network", "update_target_network"]
+
 
 def make_target_network(net: keras.layers.Layer) -> keras.layers.Layer:
     """An independent copy of ``net`` with equal weights and ``trainable=False``.

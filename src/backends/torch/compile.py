@@ -11,6 +11,8 @@ from rlmodule_core.backend.compiling import check_options
 
 from .module import COMPILED_ATTRIBUTES, TorchRLModule
 
+__all__ = ["compile_module", "OPTIONS"]
+
 #: The options compile takes: those of ``torch.compile`` (read from its signature).
 OPTIONS = {
     name: "a torch.compile argument"

@@ -15,6 +15,8 @@ from rlmodule_core.rl_module import RLModule
 from . import nn, ops, state
 from ._fastpath import FastModule
 
+__all__ = ["COMPILED_ATTRIBUTES", "convert_batch", "placement", "TorchRLModule"]
+
 #: Instance attributes that hold compiled forward passes (see compile.py); they are
 #: dropped when the module is pickled or copied, so copies run eagerly.
 COMPILED_ATTRIBUTES = ("_forward_inference", "_forward_exploration", "_forward_train")

@@ -11,6 +11,8 @@ import torch
 
 from .module import convert_batch
 
+__all__ = ["TorchOptimizer"]
+
 
 class TorchOptimizer:
     """Adam over a module's trainable parameters (target networks are frozen, so excluded).

@@ -34,6 +34,8 @@ from rlmodule_core.spec import RLModuleSpec
 from rlmodule_core.train.env_runner import EnvSpec
 from rlmodule_core.train.sampling import RETURN_WINDOW, Rollout
 
+__all__ = ["EnvRunnerGroup", "RunnerFailure", "SampleCounts", "split_envs"]
+
 logger = logging.getLogger(__name__)
 
 _RemoteRunner = ray.remote(RemoteEnvRunner)

@@ -19,6 +19,8 @@ from rlmodule_core.spec import RLModuleSpec
 from rlmodule_core.train.env_runner import EnvRunner, EnvSpec
 from rlmodule_core.train.sampling import Rollout
 
+__all__ = ["RemoteEnvRunner"]
+
 
 class RemoteEnvRunner:
     """Samples with an inference-only module built from a JSON spec.

@@ -8,6 +8,8 @@ from typing import Any
 from rlmodule_core.distributed.group import EnvRunnerGroup
 from rlmodule_core.train.sampling import Rollout
 
+__all__ = ["RemoteSampler"]
+
 
 class RemoteSampler:
     """Samples on remote runners with the learner module's current weights.

@@ -27,6 +27,20 @@ from rlmodule_core.model_config import DefaultModelConfig
 from rlmodule_core.nn import conv
 from rlmodule_core.nn.block import Block
 
+__all__ = [
+    "action_input_size",
+    "Catalog",
+    "CNNFeatures",
+    "DEFAULT_CONV_FILTERS",
+    "DictFeatures",
+    "Encoder",
+    "FlattenFeatures",
+    "MLP",
+    "OneHotFeatures",
+    "RecurrentEncoder",
+    "resolve_config",
+]
+
 _DEFAULTS = dataclasses.asdict(DefaultModelConfig())
 
 #: Default conv stacks ([out_channels, kernel, stride], "valid" padding) by image size.

@@ -13,6 +13,8 @@ from rlmodule_core.modules._common import encode, gaussian_inputs, pi_output_siz
 from rlmodule_core.modules.catalog import Catalog
 from rlmodule_core.rl_module import RLModule
 
+__all__ = ["DefaultPPORLModule", "PI_OUTPUT_INIT", "VF_OUTPUT_INIT"]
+
 # Small final-layer gains: a near-uniform initial policy and unit-scale values make PPO
 # start stable (the usual orthogonal-init recipe).
 PI_OUTPUT_INIT = {"name": "orthogonal", "gain": 0.01}

@@ -23,6 +23,16 @@ import numpy as np
 from rlmodule_core.backend import registry
 from rlmodule_core.train.progress import Progress
 
+__all__ = [
+    "build_config",
+    "DEFAULT_EVAL_EVERY",
+    "DEFAULT_STEPS",
+    "evaluate_checkpoint",
+    "RUN_FILE",
+    "RunResult",
+    "train",
+]
+
 RUN_FILE = "run.json"
 #: Seeds of the evaluation envs: periodic evaluation k uses EVAL_SEED + 1000 k, confirmation
 #: c uses CONFIRM_SEED + 1000 c (fresh start states each time; training envs use the run's

@@ -15,6 +15,8 @@ from typing import Any, Protocol
 
 from rlmodule_core.train.env_runner import EnvRunner
 
+__all__ = ["LocalSampler", "RETURN_WINDOW", "Rollout", "Sampler"]
+
 #: Finished-episode returns kept for the ``episode_return_mean`` metric.
 RETURN_WINDOW = 100
 

@@ -20,6 +20,8 @@ from rlmodule_core.train.algorithms.base import Algorithm
 from rlmodule_core.train.algorithms.replay_buffer import ReplayBuffer
 from rlmodule_core.train.learner import Learner, LearnerConfig
 
+__all__ = ["DQN", "DQNConfig", "DQNLearner"]
+
 
 @dataclasses.dataclass
 class DQNConfig(LearnerConfig):

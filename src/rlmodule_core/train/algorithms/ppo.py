@@ -18,6 +18,8 @@ from rlmodule_core.modules import DefaultPPORLModule
 from rlmodule_core.train.algorithms.base import Algorithm
 from rlmodule_core.train.learner import Learner, LearnerConfig
 
+__all__ = ["compute_gae", "PPO", "PPOConfig", "PPOLearner"]
+
 
 @dataclasses.dataclass
 class PPOConfig(LearnerConfig):

@@ -9,6 +9,8 @@ import numpy as np
 
 from rlmodule_core.columns import Columns
 
+__all__ = ["ReplayBuffer"]
+
 
 class ReplayBuffer:
     """A ring buffer of transitions with optional n-step returns.
