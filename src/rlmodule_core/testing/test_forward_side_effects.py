@@ -11,10 +11,10 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from rlmodule_core.testing.helpers import batch, build, numpy_tree
-from rlmodule_core.testing.modules import TinyPolicy
 
 from rlmodule_core import Columns
+from rlmodule_core.testing.helpers import batch, build, numpy_tree
+from rlmodule_core.testing.modules import TinyPolicy
 
 
 class Recorder(TinyPolicy):

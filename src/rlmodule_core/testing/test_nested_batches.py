@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from rlmodule_core.testing.helpers import OBS, build, numpy_tree
 
 import rlmodule_core as rlm
 from rlmodule_core import Columns
+from rlmodule_core.testing.helpers import OBS, build, numpy_tree
 
 Pair = namedtuple("Pair", ["position", "velocity"])
 
