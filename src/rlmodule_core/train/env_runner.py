@@ -27,6 +27,9 @@ __all__ = ["EnvRunner", "EnvSpec", "make_vector_env", "to_env_actions"]
 
 EnvSpec = str | Callable[[], gym.Env]
 
+_STEP_KEYS = (Columns.OBS, Columns.ACTIONS, Columns.ACTION_LOGP, Columns.REWARDS,
+              Columns.TERMINATEDS, Columns.TRUNCATEDS, Columns.NEXT_OBS)
+
 #: Envs stepped together by ``EnvRunner.evaluate`` (one batched forward pass per step).
 EVAL_ENVS = 10
 
@@ -144,28 +147,37 @@ class EnvRunner:
         for a finished episode its final observation, not the reset one) and ``next_obs_is_final``.
         ``forward_kwargs`` reach ``forward_exploration`` (e.g. ``t=`` for epsilon schedules).
         """
-        keys = (Columns.OBS, Columns.ACTIONS, Columns.ACTION_LOGP, Columns.REWARDS,
-                Columns.TERMINATEDS, Columns.TRUNCATEDS, Columns.NEXT_OBS)
-        steps: dict[str, list] = {k: [] for k in keys}
+        steps: dict[str, list] = {k: [] for k in _STEP_KEYS}
         for _ in range(num_steps):
             kwargs = {k: (v(self.num_env_steps) if callable(v) else v) for k, v in forward_kwargs.items()}
             actions, logp = self._act(module, self._obs, explore=True, **kwargs)
-            next_obs, rewards, terminated, truncated, infos = self.env.step(to_env_actions(actions, self.action_space))
-            done = terminated | truncated
-            true_next = _tree_copy(next_obs)
-            if done.any():
-                final = infos["final_obs"]
-                for i in np.flatnonzero(done):
-                    _tree_set(true_next, i, final[i])
-            for key, value in ((Columns.OBS, self._obs), (Columns.ACTIONS, actions), (Columns.ACTION_LOGP, logp),
-                               (Columns.REWARDS, rewards), (Columns.TERMINATEDS, terminated),
-                               (Columns.TRUNCATEDS, truncated), (Columns.NEXT_OBS, true_next)):
+            for key, value in self._step(actions, logp).items():
                 steps[key].append(value)
-            self._track(rewards, done)
-            self._obs = next_obs
         if steps[Columns.ACTION_LOGP][0] is None:
             del steps[Columns.ACTION_LOGP]
         return {key: _tree_stack(values) for key, values in steps.items()}
+
+    def step_with(self, actions: np.ndarray) -> dict[str, np.ndarray]:
+        """One step of every env with the given module actions (e.g. random ones before learning
+        starts); returns ``sample``'s arrays for one step, shaped (1, num_envs, ...)."""
+        step = self._step(np.asarray(actions), None)
+        del step[Columns.ACTION_LOGP]
+        return {key: _tree_stack([value]) for key, value in step.items()}
+
+    def _step(self, actions: np.ndarray, logp: np.ndarray | None) -> dict[str, Any]:
+        next_obs, rewards, terminated, truncated, infos = self.env.step(to_env_actions(actions, self.action_space))
+        done = terminated | truncated
+        true_next = _tree_copy(next_obs)
+        if done.any():
+            final = infos["final_obs"]
+            for i in np.flatnonzero(done):
+                _tree_set(true_next, i, final[i])
+        step = {Columns.OBS: self._obs, Columns.ACTIONS: actions, Columns.ACTION_LOGP: logp,
+                Columns.REWARDS: rewards, Columns.TERMINATEDS: terminated, Columns.TRUNCATEDS: truncated,
+                Columns.NEXT_OBS: true_next}
+        self._track(rewards, done)
+        self._obs = next_obs
+        return step
 
     def _track(self, rewards: np.ndarray, done: np.ndarray) -> None:
         self._returns += rewards
