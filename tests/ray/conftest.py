@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ SUPPORT = Path(__file__).resolve().parents[1] / "support"
 def ray_instance():
     ray = pytest.importorskip("ray", reason='the ray tests need Ray: pip install -e ".[torch,ray,test]"')
     # Workers do not inherit pytest's sys.path: tests/support holds the envs they import.
-    ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": {"PYTHONPATH": str(SUPPORT)}})
+    # The driver's own PYTHONPATH follows, so workers import the same sources as the driver.
+    path = os.pathsep.join(p for p in (str(SUPPORT), os.environ.get("PYTHONPATH", "")) if p)
+    ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": {"PYTHONPATH": path}})
     yield ray
     ray.shutdown()

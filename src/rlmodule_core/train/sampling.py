@@ -55,8 +55,9 @@ class Sampler(Protocol):
     num_env_steps: int
     episode_returns: deque[float]
 
-    def sample(self, num_steps: int) -> list[Rollout]:
-        """``num_steps`` steps of every env, with the learner's current weights."""
+    def sample(self, num_steps: int, **forward_kwargs: Any) -> list[Rollout]:
+        """``num_steps`` steps of every env, with the learner's current weights (``forward_kwargs``
+        reach ``forward_exploration``)."""
 
     def metrics(self) -> dict[str, float]:
         """Sampler-specific metrics for the training log (empty for a local sampler)."""
