@@ -165,16 +165,16 @@ def make_multi_agent_env(env: Any, env_config: Mapping[str, Any] | None = None) 
     """
     config = dict(env_config or {})
     if isinstance(env, str) and env.startswith(PETTINGZOO_PREFIX):
-        built = PettingZooEnv(_pettingzoo_constructor(env[len(PETTINGZOO_PREFIX):])(**config))
+        built = PettingZooEnv(_construct(env, _pettingzoo_constructor(env[len(PETTINGZOO_PREFIX):]), config))
     elif isinstance(env, str):
         if env not in _REGISTRY:
             raise ValueError(
                 f"{env!r} is not a multi-agent env. Expected one of {sorted(_REGISTRY)} or "
                 "'pettingzoo:<module>' (e.g. 'pettingzoo:pettingzoo.classic.rps_v2')."
             )
-        built = _REGISTRY[env][0](**config)
+        built = _construct(env, _REGISTRY[env][0], config)
     elif callable(env):
-        built = env(**config)
+        built = _construct(env, env, config)
     else:
         raise ValueError(f"Expected an env id, 'pettingzoo:<module>' or a callable; received {env!r}.")
     if not _has_interface(built):
@@ -184,6 +184,18 @@ def make_multi_agent_env(env: Any, env_config: Mapping[str, Any] | None = None) 
             "returning dicts by agent ID. For a single-agent gymnasium env leave --policies unset."
         )
     return built
+
+
+def _construct(name: Any, factory: Callable[..., Any], config: dict[str, Any]) -> Any:
+    try:
+        return factory(**config)
+    except TypeError as err:
+        if not config:
+            raise
+        raise ValueError(
+            f"The constructor of {name!r} rejected the env config {config}: {err}. Pass only keyword "
+            "arguments it accepts (--env-config)."
+        ) from None
 
 
 def _has_interface(env: Any) -> bool:

@@ -60,6 +60,10 @@ def build_config(algo: str, config: str | os.PathLike | dict[str, Any] | None) -
 def _solve_threshold(env: str) -> float | None:
     import gymnasium as gym
 
+    from rlmodule_core.envs.multi_agent import is_multi_agent_env, multi_agent_reward_threshold
+
+    if is_multi_agent_env(env):
+        return multi_agent_reward_threshold(env)
     try:
         return gym.spec(env).reward_threshold
     except gym.error.Error:
@@ -82,6 +86,8 @@ def train(
     resume: str | os.PathLike | None = None,
     progress: bool = True,
     num_env_runners: int | None = None,
+    env_config: dict[str, Any] | None = None,
+    policies: str | None = None,
 ) -> RunResult:
     """Trains until ``steps`` env steps (or until the greedy evaluation reaches
     ``solve_return``, by default the env's reward threshold, when ``stop_at_solve``), then
@@ -92,6 +98,11 @@ def train(
 
     ``num_env_runners`` >= 1 samples on that many Ray actors (the ``ray`` extra); 0 (the
     default; on ``resume`` the run's own setting) samples in this process without Ray.
+
+    ``env_config`` holds the env constructor's keyword arguments. A multi-agent env
+    (``MultiAgentCartPole-v1``, ``pettingzoo:<module>``) trains a MultiRLModule with
+    ``policies`` ("independent" or "shared") or the config file's ``[multi_agent]``
+    table (see ``rlmodule_core.train.multi_agent``).
 
     Example:
         >>> result = train("ppo", "CartPole-v1", framework="jax", seed=1, out="runs/ppo-jax")
@@ -107,20 +118,38 @@ def train(
             settings["num_env_runners"] = num_env_runners
         out = Path(resume)
     else:
+        from rlmodule_core.train.multi_agent.run import split_config
+
         key, _ = _algorithm(algo)
+        config, multi_agent = split_config(config, env, policies)
+        if env_config and multi_agent is None:
+            raise ValueError(
+                f"env_config (--env-config) is passed to multi-agent envs only here; {env!r} is a gymnasium "
+                "id. Drop --env-config, or use a multi-agent env."
+            )
         settings = {
             "algo": key, "env": env, "framework": registry.resolve_framework(framework), "seed": seed,
             "steps": steps or DEFAULT_STEPS[key], "eval_every": eval_every or DEFAULT_EVAL_EVERY[key],
             "eval_episodes": eval_episodes, "stop_at_solve": stop_at_solve, "solve_return": solve_return,
             "num_env_runners": num_env_runners or 0, "config": dataclasses.asdict(build_config(key, config)),
+            "env_config": dict(env_config or {}),
         }
+        if multi_agent is not None:
+            settings["multi_agent"] = multi_agent
         out = Path(out) if out is not None else Path("runs") / f"{key}-{env}-{settings['framework']}-{int(time.time())}"
     key, algo_cls = _algorithm(settings["algo"])
     registry.get_backend(settings["framework"])  # ImportError naming the extra, before anything starts
-    algorithm = algo_cls(
-        build_config(key, settings["config"]), settings["env"], framework=settings["framework"],
-        seed=settings["seed"], total_env_steps=settings["steps"], num_env_runners=settings.get("num_env_runners", 0),
-    )
+    if "multi_agent" in settings:
+        from rlmodule_core.train.multi_agent import MULTI_AGENT_ALGORITHMS
+        from rlmodule_core.train.multi_agent.run import build_algorithm
+
+        algorithm = build_algorithm(settings, MULTI_AGENT_ALGORITHMS[key], build_config(key, settings["config"]))
+    else:
+        algorithm = algo_cls(
+            build_config(key, settings["config"]), settings["env"], framework=settings["framework"],
+            seed=settings["seed"], total_env_steps=settings["steps"],
+            num_env_runners=settings.get("num_env_runners", 0),
+        )
     try:
         out.mkdir(parents=True, exist_ok=True)
         history = _History.load(out) if resume is not None else _History()
@@ -181,12 +210,14 @@ def _loop(algorithm, settings, out: Path, history: _History, threshold: float | 
             eval_time += time.perf_counter() - t0
             record = {"env_steps": algorithm.num_env_steps, "wall_time_s": time.perf_counter() - start,
                       "eval_return_mean": float(np.mean(returns)), "eval_return_std": float(np.std(returns))}
+            record.update(getattr(algorithm, "evaluation_metrics", {}))  # per module/agent (multi-agent)
             history.evaluations.append(record)
             if threshold is not None and history.solve is None and record["eval_return_mean"] >= threshold:
                 history.solve = {"env_steps": record["env_steps"], "wall_time_s": record["wall_time_s"]}
             algorithm.save_to_path(out / "checkpoint")
         if bar is not None:
             info = {"return": metrics["episode_return_mean"]}
+            info.update(_module_returns(metrics))
             if history.evaluations:
                 info["eval"] = history.evaluations[-1]["eval_return_mean"]
             bar.update(algorithm.num_env_steps, info)
@@ -208,12 +239,23 @@ def _loop(algorithm, settings, out: Path, history: _History, threshold: float | 
         history.rows, history.evaluations, out / "learning_curve.png",
         title=f"{settings['algo'].upper()} on {settings['env']} ({settings['framework']})", solved_at=threshold,
     )
+    if "multi_agent" in settings:
+        from rlmodule_core.train.multi_agent.run import plot_module_curves
+
+        plot_module_curves(history.rows, history.evaluations, out / "learning_curve_modules.png",
+                           title=f"{settings['algo'].upper()} on {settings['env']}: return per module")
     solve = history.solve or {}
     return RunResult(
         out=str(out.absolute()), env_steps=algorithm.num_env_steps, wall_time_s=elapsed,
         solved=history.solve is not None, solve_env_steps=solve.get("env_steps"),
         solve_time_s=solve.get("wall_time_s"), final_eval_return=final, steps_per_s=summary["steps_per_s"],
     )
+
+
+def _module_returns(metrics: dict[str, Any]) -> dict[str, Any]:
+    """A multi-agent run's training return per module, for the progress bar."""
+    suffix = "/episode_return_mean"
+    return {k[: -len(suffix)]: v for k, v in metrics.items() if k.endswith(suffix) and not k.startswith("agent/")}
 
 
 def evaluate_checkpoint(

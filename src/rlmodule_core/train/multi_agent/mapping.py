@@ -22,7 +22,7 @@ import gymnasium as gym
 
 from rlmodule_core.multi_rl_module import DEFAULT_MODULE_ID, check_module_id
 
-__all__ = ["POLICY_MODES", "MultiAgentConfig", "PolicyMapping", "build_mapping"]
+__all__ = ["POLICY_MODES", "MultiAgentConfig", "PolicyMapping", "build_mapping", "config_values"]
 
 POLICY_MODES = ("independent", "shared")
 
@@ -98,7 +98,7 @@ def build_mapping(
         >>> build_mapping(env, {"mapping": {"a": "p0", "b": "p0"}}).spaces
         {'p0': (Box(...), Discrete(2))}
     """
-    cfg = config if isinstance(config, MultiAgentConfig) else _config(config or {})
+    cfg = config if isinstance(config, MultiAgentConfig) else config_values(config or {})
     agents = [str(a) for a in env.possible_agents]
     if not agents:
         raise ValueError("The env lists no possible_agents; a multi-agent env must name its agents.")
@@ -150,7 +150,8 @@ def build_mapping(
     return PolicyMapping(spaces, agent_modules, trained, description, fn)
 
 
-def _config(values: Mapping[str, Any]) -> MultiAgentConfig:
+def config_values(values: Mapping[str, Any]) -> MultiAgentConfig:
+    """A :class:`MultiAgentConfig` from a dict; unknown keys raise ValueError listing the valid ones."""
     names = {f.name for f in dataclasses.fields(MultiAgentConfig)}
     unknown = sorted(set(values) - names)
     if unknown:
