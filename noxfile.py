@@ -45,7 +45,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def core(session: nox.Session) -> None:
     """No framework installed: the core, the NumPy backend and the examples."""
-    _install(session, "test")
+    _install(session, "multiagent,test")
     _pytest(session, "numpy", "tests/core", "tests/conformance")
     session.run("python", "examples/01_quickstart.py")
 
@@ -53,21 +53,22 @@ def core(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def torch(session: nox.Session) -> None:
     """The conformance suite and torch-specific tests on PyTorch."""
-    _install(session, "torch,test")
+    _install(session, "torch,multiagent,test")
     _pytest(session, "torch", "tests/conformance", "tests/torch")
+    session.run("python", "examples/04_multi_agent.py")
 
 
 @nox.session(python=PYTHON)
 def tf(session: nox.Session) -> None:
     """The conformance suite and TF-specific tests on TensorFlow / Keras 3."""
-    _install(session, "tf,test")
+    _install(session, "tf,multiagent,test")
     _pytest(session, "tf", "tests/conformance", "tests/tf")
 
 
 @nox.session(python=PYTHON)
 def jax(session: nox.Session) -> None:
     """The conformance suite and JAX-specific tests on JAX / Flax NNX."""
-    _install(session, "jax,test")
+    _install(session, "jax,multiagent,test")
     _pytest(session, "jax", "tests/conformance", "tests/jax")
 
 

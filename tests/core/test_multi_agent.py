@@ -233,3 +233,16 @@ def test_multi_agent_settings_fail_before_training(tmp_path, capsys):
     assert code == 2 and "is not a multi-agent env" in capsys.readouterr().err
     code = main(["train", "--env", "MultiAgentCartPole-v1", "--env-config", "{num_agents: 2}"])
     assert code == 2 and "--env-config expects a JSON object" in capsys.readouterr().err
+
+
+def test_a_mapping_function_may_switch_modules_between_episodes():
+    mapping = build_mapping(
+        make_multi_agent_env(RPS, {"max_cycles": 2}),
+        {"modules": ["main", "main_v0"], "policies_to_train": ["main"]},
+        policy_mapping_fn=lambda agent, episode: "main" if agent == "player_0" else ("main", "main_v0")[episode % 2],
+    )
+    assert sorted(mapping.spaces) == ["main", "main_v0"] and mapping.policies_to_train == ["main"]
+    runner = MultiAgentEnvRunner(RPS, 1, mapping=mapping, env_config={"max_cycles": 2}, seed=0)
+    segments = runner.sample(numpy_multi(mapping), 4)  # two episodes of 2 steps: episode 0, then 1
+    assert {s[Columns.AGENT_ID] for s in segments["main"]} == {"player_0", "player_1"}
+    assert [s[Columns.AGENT_ID] for s in segments["main_v0"]] == ["player_1"]

@@ -139,7 +139,8 @@ def build_mapping(
                 f"Agent {agent!r} is mapped to module {module_id!r}, which is not among the modules "
                 f"{module_ids}. Add {module_id!r} to modules or map the agent to one of them."
             )
-    spaces = _module_spaces(module_ids, agent_modules, obs_spaces, act_spaces)
+    common = (obs_spaces[agents[0]], act_spaces[agents[0]]) if same_spaces else None
+    spaces = _module_spaces(module_ids, agent_modules, obs_spaces, act_spaces, common)
     trained = list(cfg.policies_to_train) if cfg.policies_to_train is not None else list(module_ids)
     unknown = [m for m in trained if m not in spaces]
     if unknown or not trained:
@@ -162,7 +163,9 @@ def config_values(values: Mapping[str, Any]) -> MultiAgentConfig:
 def _module_spaces(
     module_ids: Sequence[str], agent_modules: Mapping[str, str],
     obs_spaces: Mapping[str, gym.Space], act_spaces: Mapping[str, gym.Space],
+    common: tuple[gym.Space, gym.Space] | None,
 ) -> dict[str, tuple[gym.Space, gym.Space]]:
+    """Each module's spaces, from its agents (a module no agent uses yet gets the common spaces)."""
     spaces: dict[str, tuple[gym.Space, gym.Space]] = {}
     first: dict[str, str] = {}
     for agent, module_id in agent_modules.items():
@@ -177,9 +180,11 @@ def _module_spaces(
                 "(--policies independent, or a mapping)."
             )
     unused = [m for m in module_ids if m not in spaces]
-    if unused:
+    if common is not None:
+        spaces.update(dict.fromkeys(unused, common))
+    elif unused:
         raise ValueError(
-            f"Modules {unused} have no agent mapped to them at the start, so their spaces are unknown. "
-            "Map at least one agent to each module, or leave them out of modules."
+            f"Modules {unused} have no agent mapped to them in episode 0 and the agents' spaces differ, so "
+            "their spaces are unknown. Map at least one agent to each module then, or leave them out of modules."
         )
-    return spaces
+    return {m: spaces[m] for m in module_ids}
