@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,9 @@ SUPPORT = Path(__file__).resolve().parents[1] / "support"
 @pytest.fixture(scope="module")
 def ray_instance():
     ray = pytest.importorskip("ray", reason='the ray tests need Ray: pip install -e ".[torch,ray,test]"')
-    # Workers do not inherit pytest's sys.path: tests/support holds the envs they import.
-    ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": {"PYTHONPATH": str(SUPPORT)}})
+    # Workers do not inherit pytest's sys.path: tests/support holds the envs they import. The
+    # caller's PYTHONPATH is kept, so workers import the same rlmodule_core as this process.
+    path = os.pathsep.join(p for p in (str(SUPPORT), os.environ.get("PYTHONPATH", "")) if p)
+    ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": {"PYTHONPATH": path}})
     yield ray
     ray.shutdown()

@@ -37,6 +37,8 @@ class MultiAgentAlgorithm:
 
     config_class: ClassVar[type[LearnerConfig]]
     learner_class: ClassVar[type[Learner]]
+    #: Whether ``train_iteration`` samples through :meth:`sample` (so Ray runners work).
+    supports_env_runners: ClassVar[bool] = False
     #: The single-agent algorithm whose module class and space checks apply per module.
     single_agent_class: ClassVar[type[Algorithm]]
 
@@ -46,10 +48,10 @@ class MultiAgentAlgorithm:
         multi_agent: MultiAgentConfig | Mapping[str, Any] | None = None,
         policy_mapping_fn: Callable[[str, Any], str] | None = None,
     ) -> None:
-        if num_env_runners:
+        if num_env_runners < 0 or (num_env_runners and not self.supports_env_runners):
             raise ValueError(
-                f"Multi-agent training samples in this process only; received num_env_runners={num_env_runners}. "
-                "Use --num-env-runners 0 for multi-agent envs."
+                f"{type(self).__name__} samples in this process only; received num_env_runners={num_env_runners}. "
+                "Use --num-env-runners 0, or PPO for distributed sampling."
             )
         self.config, self.seed, self.total_env_steps = config, seed, total_env_steps
         probe = make_multi_agent_env(env, env_config)
@@ -69,9 +71,23 @@ class MultiAgentAlgorithm:
             )
             for k, (module_id, (obs_space, act_space)) in enumerate(self.mapping.spaces.items())
         }
-        self.module: MultiRLModule = MultiRLModuleSpec(rl_module_specs=specs).build()
+        spec = MultiRLModuleSpec(rl_module_specs=specs)
+        self.module: MultiRLModule = spec.build()
         self.learner = self.learner_class(self.module, config)
-        self.runner = MultiAgentEnvRunner(env, self.num_envs, mapping=self.mapping, env_config=env_config, seed=seed)
+        # With remote runners the local runner only evaluates and keeps the returns for the metrics.
+        self.runner = MultiAgentEnvRunner(
+            env, 1 if num_env_runners else self.num_envs, mapping=self.mapping, env_config=env_config, seed=seed,
+        )
+        self.group = None
+        if num_env_runners:
+            from rlmodule_core.distributed import split_envs
+            from rlmodule_core.distributed.multi_agent import MultiAgentEnvRunnerGroup
+
+            self.group = MultiAgentEnvRunnerGroup(
+                spec, env, num_env_runners, env_config=env_config, description=self.mapping.description,
+                policy_mapping_fn=policy_mapping_fn, num_envs_per_runner=split_envs(self.num_envs, num_env_runners),
+                seed=seed,
+            )
         self.iteration = 0
         self.evaluation_metrics: dict[str, float] = {}
 
@@ -81,7 +97,29 @@ class MultiAgentAlgorithm:
 
     @property
     def num_env_steps(self) -> int:
-        return self.runner.num_env_steps
+        return self.group.num_env_steps if self.group is not None else self.runner.num_env_steps
+
+    def sample(self, num_steps: int, **forward_kwargs: Any) -> dict[str, list[dict[str, Any]]]:
+        """``{module_id: [segment, ...]}`` from ``num_steps`` steps of every env copy.
+
+        With remote runners: one upload of the inference-only MultiRLModule state, then one
+        batch per runner, all acting with those weights; their returns feed the metrics.
+        """
+        if self.group is None:
+            return self.runner.sample(self.module, num_steps, **forward_kwargs)
+        version = self.group.sync_weights(self.module.get_state(inference_only=True))
+        rollouts = []
+        while not rollouts:
+            rollouts = self.group.sample(num_steps)
+        segments: dict[str, list[dict[str, Any]]] = {}
+        for rollout in rollouts:
+            if rollout.weights_version != version:
+                raise RuntimeError(f"Runner {rollout.runner_id} acted with weights {rollout.weights_version}, not {version}.")
+            for module_id, parts in rollout.data["segments"].items():
+                segments.setdefault(module_id, []).extend(parts)
+            self.runner.record_returns(rollout.episode_returns, rollout.data["agent_returns"],
+                                       rollout.data["module_returns"])
+        return segments
 
     @property
     def policies_to_train(self) -> list[str]:
@@ -123,6 +161,7 @@ class MultiAgentAlgorithm:
         extra = {
             "algorithm": type(self).__name__, "config": dataclasses.asdict(self.config), "seed": self.seed,
             "iteration": self.iteration, "runner": self.runner.get_state(),
+            "group": None if self.group is None else self.group.get_state(),
             "multi_agent": {key: value for key, value in self.mapping.description.items()},
             "env_config": self.runner.env_config,
         }
@@ -145,8 +184,15 @@ class MultiAgentAlgorithm:
         extra = self.learner.restore_from_path(Path(path))
         self.iteration = int(extra.get("iteration", 0))
         self.runner.set_state(extra["runner"])
+        if self.group is not None and extra.get("group"):
+            self.group.set_state(extra["group"])
+        elif self.group is not None:  # the run sampled locally before: continue its count
+            self.group.num_env_steps = self.runner.num_env_steps
 
     def close(self) -> None:
+        """Closes the envs and stops remote runners (and Ray, if the group started it)."""
+        if self.group is not None:
+            self.group.stop()
         self.runner.close()
 
 

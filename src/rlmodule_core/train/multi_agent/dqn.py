@@ -51,7 +51,7 @@ class MultiAgentDQN(MultiAgentAlgorithm):
         totals: dict[str, float] = {}
         updates = 0
         for _ in range(max(env_steps // self.num_envs, 1)):
-            segments = self.runner.sample(self.module, 1, t=self.num_env_steps)
+            segments = self.sample(1, t=self.num_env_steps)
             for module_id, buffer in self.buffers.items():
                 for seg in segments.get(module_id, ()):
                     for t in range(len(seg[Columns.REWARDS])):

@@ -177,6 +177,16 @@ class MultiAgentEnvRunner:
         arrays[Columns.AGENT_ID] = agent
         out[self.module_of(i, agent)].append(arrays)
 
+    def record_returns(self, episode_returns: list[float], agent_returns: Mapping[str, list[float]],
+                       module_returns: Mapping[str, list[float]]) -> None:
+        """Adds returns of episodes finished elsewhere (remote runners) to the metrics' windows."""
+        self.episode_returns.extend(episode_returns)
+        self.num_episodes += len(episode_returns)
+        for agent, values in agent_returns.items():
+            self.agent_returns[agent].extend(values)
+        for module_id, values in module_returns.items():
+            self.module_returns[module_id].extend(values)
+
     # ---- evaluation -----------------------------------------------------------------------
     def evaluate(self, module: Any, num_episodes: int = 20, *, seed: int = 10_000) -> list[dict[str, float]]:
         """Plays ``num_episodes`` greedy episodes in a fresh env; returns each episode's ``{agent: return}``."""

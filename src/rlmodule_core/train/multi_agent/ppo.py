@@ -18,10 +18,11 @@ class MultiAgentPPO(MultiAgentAlgorithm):
     """PPO for every module in ``policies_to_train``, on the trajectories of the agents it plays.
 
     Each iteration samples ``rollout_length`` steps in each of ``num_envs`` env copies,
-    computes GAE along every agent's trajectory, and runs ``num_epochs`` x
-    ``num_minibatches`` updates; each update steps every trained module once on a
-    minibatch of its own data (a module's batch size is the number of agent steps it
-    acted in).
+    computes GAE along every agent's trajectory, and runs ``num_epochs`` epochs. The
+    minibatch size is the single-agent one (``num_envs * rollout_length //
+    num_minibatches``); a module's data is the agent steps it acted in, so a module with
+    more data (a shared module) gets more minibatches per epoch. Each update steps every
+    trained module that still has a minibatch once.
 
     Example:
         >>> algo = MultiAgentPPO(PPOConfig(), "MultiAgentCartPole-v1", framework="jax",
@@ -32,13 +33,18 @@ class MultiAgentPPO(MultiAgentAlgorithm):
     config_class = PPOConfig
     learner_class = PPOLearner
     single_agent_class = PPO
+    supports_env_runners = True
 
     def _values_fn(self, module_id: str):
         sub = self.module[module_id]
 
         def values(obs: Any) -> np.ndarray:
-            out = sub.inference(sub.compute_values, {Columns.OBS: obs})
-            return np.asarray(sub.backend.ops.to_numpy(out))
+            # Padded to a power of two: compiled backends (jax.jit, tf.function) then trace a
+            # handful of batch sizes instead of one per rollout.
+            size = _leading(obs)
+            padded = _pad(obs, 1 << max(size - 1, 0).bit_length())
+            out = sub.inference(sub.compute_values, {Columns.OBS: padded})
+            return np.asarray(sub.backend.ops.to_numpy(out))[:size]
 
         return values
 
@@ -47,30 +53,50 @@ class MultiAgentPPO(MultiAgentAlgorithm):
         c = self.config
         if c.anneal_lr and self.total_env_steps:
             self.learner.learning_rate = c.lr * max(1.0 - self.num_env_steps / self.total_env_steps, 0.0)
-        segments = self.runner.sample(self.module, c.rollout_length)
+        segments = self.sample(c.rollout_length)
         batches = {
             module_id: segments_gae(segments[module_id], self._values_fn(module_id), c.gamma, c.lambda_)
-            for module_id in self.policies_to_train
-            if module_id in segments and sum(len(s[Columns.REWARDS]) for s in segments[module_id]) >= c.num_minibatches
+            for module_id in self.policies_to_train if module_id in segments
         }
         rng = np.random.default_rng((self.seed, self.iteration))
         totals: dict[str, float] = {}
-        if batches:
-            sizes = {m: len(b[Columns.ADVANTAGES]) for m, b in batches.items()}
-            for _ in range(c.num_epochs):
-                orders = {m: rng.permutation(n) for m, n in sizes.items()}
-                for k in range(c.num_minibatches):
-                    minibatches = {}
-                    for module_id, batch in batches.items():
-                        size = sizes[module_id] // c.num_minibatches
-                        minibatches[module_id] = _tree_index(batch, orders[module_id][k * size:(k + 1) * size])
-                    for module_id, metrics in self.learner.update(minibatches).items():
-                        for key, value in metrics.items():
-                            name = f"{module_id}/{key}"
-                            totals[name] = totals.get(name, 0.0) + value / (c.num_epochs * c.num_minibatches)
+        # A fixed minibatch size (the single-agent one), so that compiled backends see one
+        # shape: a module with more data (a shared module, more agents) gets more
+        # minibatches; the remainder of a shuffled epoch is left out.
+        size = max((c.num_envs * c.rollout_length) // c.num_minibatches, 1)
+        counts = {m: max(len(b[Columns.ADVANTAGES]) // size, 1) for m, b in batches.items()}
+        updates = {m: 0 for m in batches}
+        for _ in range(c.num_epochs):
+            orders = {m: rng.permutation(len(b[Columns.ADVANTAGES])) for m, b in batches.items()}
+            for k in range(max(counts.values(), default=0)):
+                minibatches = {
+                    m: _tree_index(batches[m], orders[m][k * size:(k + 1) * size]) for m in batches if k < counts[m]
+                }
+                for module_id, metrics in self.learner.update(minibatches).items():
+                    updates[module_id] += 1
+                    for key, value in metrics.items():
+                        totals[f"{module_id}/{key}"] = totals.get(f"{module_id}/{key}", 0.0) + value
+        totals = {k: v / updates[k.split("/")[0]] for k, v in totals.items()}
         self.iteration += 1
         totals.update(
             iteration=self.iteration, env_steps=self.num_env_steps, learning_rate=self.learner.learning_rate,
             **self._return_metrics(),
         )
         return totals
+
+
+def _leading(x: Any) -> int:
+    while isinstance(x, dict | tuple):
+        x = next(iter(x.values())) if isinstance(x, dict) else x[0]
+    return len(x)
+
+
+def _pad(x: Any, size: int) -> Any:
+    """Rows repeated from the first up to ``size`` rows (the extra outputs are dropped)."""
+    if isinstance(x, dict):
+        return {k: _pad(v, size) for k, v in x.items()}
+    if isinstance(x, tuple):
+        return tuple(_pad(v, size) for v in x)
+    if len(x) == size:
+        return x
+    return np.concatenate([x, np.repeat(x[:1], size - len(x), axis=0)])
