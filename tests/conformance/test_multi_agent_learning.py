@@ -14,7 +14,7 @@ from rlmodule_core.train.algorithms import DQNConfig, PPOConfig
 from rlmodule_core.train.multi_agent import MultiAgentDQN, MultiAgentPPO
 
 CARTPOLE = "MultiAgentCartPole-v1"
-RPS = "pettingzoo:pettingzoo.classic.rps_v2"
+RPS = "pettingzoo:classic/rps-v2"  # a PettingZoo registry id (pettingzoo.make)
 SMALL = {"fcnet_hiddens": [32, 32], "fcnet_kernel_initializer": "orthogonal",
          "fcnet_kernel_initializer_kwargs": {"gain": 2**0.5}}
 

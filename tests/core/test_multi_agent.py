@@ -6,7 +6,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
-from pettingzoo.classic import rps_v2
+from pettingzoo.classic.rps import rps as rps_v2
 
 import rlmodule_core as rlm
 from rlmodule_core import Columns
@@ -22,7 +22,7 @@ from rlmodule_core.multi_rl_module import DEFAULT_MODULE_ID
 from rlmodule_core.train.multi_agent import MultiAgentEnvRunner, build_mapping, segments_gae
 from rlmodule_core.train.multi_agent.run import split_config
 
-RPS = "pettingzoo:pettingzoo.classic.rps_v2"
+RPS = "pettingzoo:classic/rps-v2"  # a PettingZoo registry id
 BOX = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
 
 
@@ -107,6 +107,10 @@ def test_pettingzoo_parallel_and_aec_envs_adapt_to_the_dict_form(constructor):
 
 def test_env_specs_that_are_not_multi_agent_are_refused():
     assert is_multi_agent_env("MultiAgentCartPole-v1") and is_multi_agent_env(RPS)
+    by_module = make_multi_agent_env("pettingzoo:pettingzoo.classic.rps.rps", {"max_cycles": 2})
+    assert by_module.possible_agents == ["player_0", "player_1"]
+    with pytest.raises(ValueError, match="Unknown PettingZoo env 'classic/nope-v1'"):
+        make_multi_agent_env("pettingzoo:classic/nope-v1")
     assert not is_multi_agent_env("CartPole-v1")
     with pytest.raises(ValueError, match="not a multi-agent env"):
         make_multi_agent_env("CartPole-v1")

@@ -135,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--algo", default="ppo", help="ppo or dqn (default ppo)")
     train.add_argument("--env", default="CartPole-v1",
                        help="a gymnasium env id (default CartPole-v1), a multi-agent env (MultiAgentCartPole-v1) "
-                            "or pettingzoo:<module> (e.g. pettingzoo:pettingzoo.classic.rps_v2)")
+                            "or pettingzoo:<module or registry id> (e.g. pettingzoo:pettingzoo.classic.rps_v2, "
+                            "pettingzoo:classic/rps-v2)")
     train.add_argument("--framework", default=None,
                        help="torch, tf, jax (default: $RLMODULE_FRAMEWORK, else torch)")
     train.add_argument("--config", default=None, metavar="FILE",

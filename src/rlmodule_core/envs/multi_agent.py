@@ -13,10 +13,11 @@ between steps. ``possible_agents`` lists every ID that can ever appear, and
 ``observation_space(agent_id)`` / ``action_space(agent_id)`` give each agent's spaces.
 
 Three kinds of env spec resolve to a multi-agent env (:func:`make_multi_agent_env`):
-an id registered here (``MultiAgentCartPole-v1``), ``"pettingzoo:<module>"`` naming a
+an id registered here (``MultiAgentCartPole-v1``); ``"pettingzoo:<module>"`` naming a
 module of the ``pettingzoo`` package whose ``parallel_env`` (or AEC ``env``, converted
-with PettingZoo's own ``aec_to_parallel``) builds the env, or a callable returning an
-env with this interface.
+with PettingZoo's own ``aec_to_parallel``) builds the env, or ``"pettingzoo:<id>"`` with
+a PettingZoo registry id such as ``classic/rps-v2`` (``pettingzoo.make``, PettingZoo
+>= 1.27); or a callable returning an env with this interface.
 """
 
 from __future__ import annotations
@@ -203,6 +204,8 @@ def _has_interface(env: Any) -> bool:
 
 
 def _pettingzoo_constructor(module_name: str) -> Callable[..., Any]:
+    if "/" in module_name:  # a PettingZoo registry id such as "classic/rps-v2"
+        return _pettingzoo_registry_constructor(module_name)
     # Only modules of the pettingzoo package: a run file names the env, and a file must
     # not make this process import arbitrary code.
     if module_name != "pettingzoo" and not module_name.startswith("pettingzoo."):
@@ -210,12 +213,7 @@ def _pettingzoo_constructor(module_name: str) -> Callable[..., Any]:
             f"'pettingzoo:{module_name}' is outside the pettingzoo package. Expected e.g. "
             "'pettingzoo:pettingzoo.classic.rps_v2'; for your own env pass a factory to the Python API."
         )
-    try:
-        importlib.import_module("pettingzoo")
-    except ImportError:
-        raise ImportError(
-            "PettingZoo envs need the 'pettingzoo' package: pip install 'rlmodule-core[multiagent]'."
-        ) from None
+    _import_pettingzoo()
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:
@@ -227,3 +225,26 @@ def _pettingzoo_constructor(module_name: str) -> Callable[..., Any]:
         f"{module_name!r} has neither parallel_env() nor env(); expected a PettingZoo env module "
         "such as pettingzoo.classic.rps_v2."
     )
+
+
+def _import_pettingzoo() -> Any:
+    try:
+        return importlib.import_module("pettingzoo")
+    except ImportError:
+        raise ImportError(
+            "PettingZoo envs need the 'pettingzoo' package: pip install 'rlmodule-core[multiagent]'."
+        ) from None
+
+
+def _pettingzoo_registry_constructor(env_id: str) -> Callable[..., Any]:
+    pettingzoo = _import_pettingzoo()
+    if not hasattr(pettingzoo, "make"):
+        raise ValueError(
+            f"'pettingzoo:{env_id}' is a registry id, which needs PettingZoo >= 1.27 (pettingzoo.make); "
+            "name the env's module instead, e.g. 'pettingzoo:pettingzoo.classic.rps_v2'."
+        )
+    try:
+        pettingzoo.spec("parallel", env_id)
+    except Exception as err:  # PettingZoo's NameNotFound and friends list the known ids
+        raise ValueError(f"Unknown PettingZoo env {env_id!r}: {err}") from None
+    return lambda **config: pettingzoo.make("parallel", env_id, **config)
