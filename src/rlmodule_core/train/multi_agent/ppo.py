@@ -21,8 +21,8 @@ class MultiAgentPPO(MultiAgentAlgorithm):
     computes GAE along every agent's trajectory, and runs ``num_epochs`` epochs. The
     minibatch size is the single-agent one (``num_envs * rollout_length //
     num_minibatches``); a module's data is the agent steps it acted in, so a module with
-    more data (a shared module) gets more minibatches per epoch. Each update steps every
-    trained module that still has a minibatch once.
+    more data (a shared module) gets more minibatches per epoch (the last one wraps around
+    the shuffled data). Each update steps every trained module that still has a minibatch once.
 
     Example:
         >>> algo = MultiAgentPPO(PPOConfig(), "MultiAgentCartPole-v1", framework="jax",
@@ -62,15 +62,17 @@ class MultiAgentPPO(MultiAgentAlgorithm):
         totals: dict[str, float] = {}
         # A fixed minibatch size (the single-agent one), so that compiled backends see one
         # shape: a module with more data (a shared module, more agents) gets more
-        # minibatches; the remainder of a shuffled epoch is left out.
+        # minibatches; the last minibatch of an epoch wraps around the shuffled order.
         size = max((c.num_envs * c.rollout_length) // c.num_minibatches, 1)
-        counts = {m: max(len(b[Columns.ADVANTAGES]) // size, 1) for m, b in batches.items()}
+        lengths = {m: len(b[Columns.ADVANTAGES]) for m, b in batches.items()}
+        counts = {m: -(-n // size) for m, n in lengths.items()}
         updates = {m: 0 for m in batches}
         for _ in range(c.num_epochs):
-            orders = {m: rng.permutation(len(b[Columns.ADVANTAGES])) for m, b in batches.items()}
+            orders = {m: rng.permutation(n) for m, n in lengths.items()}
             for k in range(max(counts.values(), default=0)):
                 minibatches = {
-                    m: _tree_index(batches[m], orders[m][k * size:(k + 1) * size]) for m in batches if k < counts[m]
+                    m: _tree_index(batches[m], orders[m][np.arange(k * size, (k + 1) * size) % lengths[m]])
+                    for m in batches if k < counts[m]
                 }
                 for module_id, metrics in self.learner.update(minibatches).items():
                     updates[module_id] += 1
