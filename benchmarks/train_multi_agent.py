@@ -6,7 +6,10 @@ same backend is the reference. "Solved" follows the single-agent benchmark: a gr
 evaluation every 10,240 env steps over 20 episodes reaches 475; for the multi-agent
 runs an episode scores its lowest module's return, so every module must reach it.
 Each solved multi-agent run is then checked the way the issue asks: a greedy evaluation
-of 100 episodes with every agent on its module, whose mean per module must be >= 475.
+of 100 episodes with every agent on its module, whose mean per module must be >= 475;
+while it is not, the run continues 10,240 env steps and is checked again, and its solve
+time and steps are those of the check that passed (the 100-episode evaluations are not
+counted in the time).
 
 An env step is one step of the whole env (both agents act): the multi-agent runs step
 two poles per env step and run two forward passes (independent) or one forward pass
@@ -30,17 +33,25 @@ HERE = Path(__file__).parent
 CODE = """
 import json, tempfile
 from rlmodule_core.train.loop import train
-r = train("ppo", {env!r}, framework={framework!r}, seed={seed}, steps={steps}, out=tempfile.mkdtemp(),
+out = tempfile.mkdtemp()
+r = train("ppo", {env!r}, framework={framework!r}, seed={seed}, steps={steps}, out=out,
           eval_every=10_240, progress=False, policies={policies!r}, env_config={env_config!r})
 result = {{"solved": r.solved, "solve_time_s": r.solve_time_s, "solve_steps": r.solve_env_steps,
           "steps": r.env_steps, "steps_per_s": r.steps_per_s, "final_eval_return": r.final_eval_return}}
 if {policies!r} is not None and r.solved:
     from rlmodule_core.train.multi_agent.run import evaluate_multi_agent_checkpoint
-    _, metrics, _ = evaluate_multi_agent_checkpoint(r.out, episodes=100)
-    result["eval100"] = {{k.removesuffix("/eval_return_mean"): v for k, v in metrics.items() if not k.startswith("agent/")}}
+    # The issue's bar: every module's greedy mean over 100 episodes >= 475. Until it holds,
+    # train another 10,240 steps (the solve time then is the time this check first passed).
+    while True:
+        _, metrics, _ = evaluate_multi_agent_checkpoint(out, episodes=100)
+        per_module = {{k.removesuffix("/eval_return_mean"): v for k, v in metrics.items() if not k.startswith("agent/")}}
+        if min(per_module.values()) >= 475 or r.env_steps >= {steps}:
+            break
+        r = train("ppo", {env!r}, resume=out, steps=r.env_steps + 10_240, stop_at_solve=False, progress=False)
+    result.update(eval100=per_module, solved=min(per_module.values()) >= 475, solve_steps=r.env_steps,
+                  solve_time_s=r.wall_time_s if r.env_steps > result["solve_steps"] else result["solve_time_s"])
 print(json.dumps(result))
 """
-
 
 def _run(code: str, threads: int) -> dict:
     prologue = f"import torch; torch.set_num_threads({threads})\n" if "'torch'" in code else ""

@@ -268,6 +268,11 @@ def evaluate_checkpoint(
     from rlmodule_core.rl_module import RLModule
     from rlmodule_core.train.env_runner import EnvRunner
 
+    from rlmodule_core.train.multi_agent.run import evaluate_multi_agent_checkpoint, is_multi_agent_checkpoint
+
+    if is_multi_agent_checkpoint(path):  # scores: each episode's lowest module return
+        scores, _, multi = evaluate_multi_agent_checkpoint(path, env, episodes=episodes, framework=framework, seed=seed)
+        return scores, multi
     path = Path(path)
     if (path / RUN_FILE).is_file():
         env = env or json.loads((path / RUN_FILE).read_text())["env"]
