@@ -78,22 +78,25 @@ class Agent(nn.Module):
 
 
 @torch.no_grad()
-def evaluate(agent: Agent, n_episodes: int = EVAL_EPISODES, seed: int = 0) -> float:
-    """Mean return of the greedy (argmax) policy on a fresh single env."""
-    env = gym.make(ENV_ID)
-    returns = []
-    obs, _ = env.reset(seed=seed)  # seed once; later resets continue the env's RNG
-    for _ in range(n_episodes):
-        done, ep_return = False, 0.0
-        while not done:
-            logits = agent.actor(torch.as_tensor(obs, dtype=torch.float32))
-            obs, reward, terminated, truncated, _ = env.step(int(logits.argmax()))
-            ep_return += float(reward)
-            done = terminated or truncated
-        returns.append(ep_return)
-        obs, _ = env.reset()
-    env.close()
-    return float(np.mean(returns))
+def evaluate(agent: Agent, n_episodes: int = EVAL_EPISODES, seed: int = 0, n_envs: int = 10) -> list[float]:
+    """Greedy (argmax) returns of ``n_episodes`` episodes on ``n_envs`` fresh envs stepped
+    together (env i seeded seed + i), each playing a fixed share of the episodes."""
+    envs = gym.make_vec(ENV_ID, num_envs=n_envs, vectorization_mode="sync",
+                        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP})
+    quota = [n_episodes // n_envs + (i < n_episodes % n_envs) for i in range(n_envs)]
+    returns: list[list[float]] = [[] for _ in range(n_envs)]
+    totals = np.zeros(n_envs)
+    obs, _ = envs.reset(seed=seed)
+    while any(len(r) < q for r, q in zip(returns, quota)):
+        actions = agent.actor(torch.as_tensor(obs, dtype=torch.float32)).argmax(-1).numpy()
+        obs, reward, terminated, truncated, _ = envs.step(actions)
+        totals += reward
+        for i in np.flatnonzero(terminated | truncated):
+            if len(returns[i]) < quota[i]:
+                returns[i].append(float(totals[i]))
+            totals[i] = 0.0
+    envs.close()
+    return [r for per_env in returns for r in per_env]
 
 
 def run(
@@ -102,7 +105,15 @@ def run(
     eval_every: int = 10_240,
     stop_at_solve: bool = True,
     torch_threads: int | None = None,
+    confirm_episodes: int = 100,
+    until_train_return: float | None = None,
+    heldout_seed: int = 9_000_000,
 ) -> dict:
+    """Trains; "solved" is the library's rule: a periodic 20-episode greedy evaluation at or
+    above SOLVED_RETURN confirmed by ``confirm_episodes`` episodes on fresh seeds. With
+    ``until_train_return`` the run goes on after the solve until the training return (mean of
+    the last 100 episodes) reaches it too. The confirmed policy is then evaluated on 100
+    held-out episodes (seeds from ``heldout_seed``)."""
     if torch_threads is not None:
         torch.set_num_threads(torch_threads)
     random.seed(seed)
@@ -132,8 +143,9 @@ def run(
     num_iterations = total_timesteps // BATCH_SIZE
     global_step, next_eval = 0, eval_every
     eval_time, final_eval_return = 0.0, float("nan")
-    solve_time, solve_steps = None, None
-    ep_returns, recent_returns = np.zeros(NUM_ENVS), deque(maxlen=20)  # training episodes
+    solve_time, solve_steps, solve_train_return, confirm_return, heldout = None, None, None, None, None
+    train_time, train_steps, confirmations, evaluations = None, None, 0, 0
+    ep_returns, recent_returns = np.zeros(NUM_ENVS), deque(maxlen=100)  # training episodes
 
     start = time.perf_counter()
     next_obs = torch.as_tensor(envs.reset(seed=seed)[0], dtype=torch.float32)
@@ -211,23 +223,33 @@ def run(
                 nn.utils.clip_grad_norm_(agent.parameters(), MAX_GRAD_NORM)
                 optimizer.step()
 
+        train_ret = float(np.mean(recent_returns)) if recent_returns else float("nan")
+        if until_train_return is not None and train_steps is None and train_ret >= until_train_return:
+            train_time, train_steps = time.perf_counter() - start, global_step
+
         # ---- Periodic greedy evaluation (timed separately from training throughput).
         last_iteration = iteration == num_iterations
         if global_step >= next_eval or last_iteration:
             next_eval += eval_every
             eval_start = time.perf_counter()
-            final_eval_return = evaluate(agent, EVAL_EPISODES, seed=seed + 10_000)
+            final_eval_return = float(np.mean(evaluate(agent, EVAL_EPISODES, seed=100_000 + 1000 * evaluations)))
+            evaluations += 1
+            if solve_steps is None and final_eval_return >= SOLVED_RETURN:
+                confirm = float(np.mean(evaluate(agent, confirm_episodes, seed=500_000 + 1000 * confirmations)))
+                confirmations += 1
+                if confirm >= SOLVED_RETURN:
+                    solve_time, solve_steps = time.perf_counter() - start, global_step
+                    solve_train_return, confirm_return = train_ret, confirm
+                    heldout = float(np.mean(evaluate(agent, 100, seed=heldout_seed)))
             eval_time += time.perf_counter() - eval_start
-            train_ret = float(np.mean(recent_returns)) if recent_returns else float("nan")
             print(
                 f"step={global_step} eval_return={final_eval_return:.1f} "
                 f"train_return={train_ret:.1f} t={time.perf_counter() - start:.1f}s",
                 file=sys.stderr,
             )
-            if solve_steps is None and final_eval_return >= SOLVED_RETURN:
-                solve_time, solve_steps = time.perf_counter() - start, global_step
-                if stop_at_solve:
-                    break
+        if solve_steps is not None and (until_train_return is None or train_steps is not None):
+            if stop_at_solve:
+                break
 
     wall_time = time.perf_counter() - start
     envs.close()
@@ -239,6 +261,12 @@ def run(
         "wall_time_s": wall_time,
         "steps_per_s": global_step / (wall_time - eval_time),
         "final_eval_return": final_eval_return,
+        "solve_confirm_return": confirm_return,
+        "solve_train_return": solve_train_return,
+        "train_return_time_s": train_time,
+        "train_return_steps": train_steps,
+        "heldout_return": heldout,
+        "eval_time_s": eval_time,
     }
 
 

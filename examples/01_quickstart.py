@@ -4,7 +4,6 @@ Run: python examples/01_quickstart.py [framework]   (default: numpy, which needs
 """
 
 import sys
-import warnings
 
 import gymnasium as gym
 import numpy as np
@@ -50,13 +49,12 @@ def main(framework: str = "numpy") -> None:
     logits = module.backend.ops.to_numpy(out[Columns.ACTION_DIST_INPUTS])
     print(f"{framework}: greedy action {int(np.argmax(logits))}, logits {np.round(logits, 4)}")
 
-    # A checkpoint records the class by import path; a class defined in a script (__main__)
-    # cannot be imported back, so save_to_path warns and from_checkpoint needs module_class=.
-    # A module defined in a package needs neither.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        path = module.save_to_path()  # a temporary directory: metadata.json + safetensors
-    restored = rlm.RLModule.from_checkpoint(path, framework="numpy", module_class=TinyActorCritic)
+    # A checkpoint records the class by its path ("__main__:TinyActorCritic" here). Restoring
+    # never imports code the checkpoint names: the class resolves because this script defined
+    # it. Another process would pass module_class=TinyActorCritic (or import the module that
+    # defines it, or register it with rlm.register_module_class).
+    path = module.save_to_path()  # a temporary directory: metadata.json + safetensors
+    restored = rlm.RLModule.from_checkpoint(path, framework="numpy")
     again = restored.forward_inference({Columns.OBS: obs[None]})[Columns.ACTION_DIST_INPUTS]
     np.testing.assert_allclose(again, logits, atol=1e-5)
     print(f"saved to {path} and restored on numpy with the same outputs")

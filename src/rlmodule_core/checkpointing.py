@@ -20,12 +20,16 @@ from rlmodule_core.backend.scope import skip_initialization
 from rlmodule_core.checkpoint import (
     FORMAT_NAME,
     FORMAT_VERSION,
+    METADATA_FILE,
     CheckpointError,
     atomic_directory,
+    check_sizes,
     class_path,
-    import_class,
-    importable,
+    inside,
+    read_consistently,
     read_metadata,
+    read_state_header,
+    resolve_class,
     to_json_value,
     verify_metadata,
 )
@@ -34,51 +38,119 @@ from rlmodule_core.spaces import space_from_json, space_to_json
 if TYPE_CHECKING:
     from rlmodule_core.rl_module import RLModule
 
-__all__ = ["Checkpointable", "check_portable", "load", "module_metadata"]
+__all__ = ["Checkpointable", "NotPortableError", "check_portable", "load", "module_metadata"]
 
-_OVERRIDES = ("framework", "module_class", "inference_only", "learner_only")
+_OVERRIDES = ("framework", "module_class", "inference_only", "learner_only", "trust_code")
 
 
 def load(path: Path, expected_cls: type, **overrides: Any) -> Any:
-    """Builds the checkpoint's module (or MultiRLModule) and loads its state."""
+    """Builds the checkpoint's module (or MultiRLModule) and loads its state.
+
+    Retried as a whole when a concurrent save replaces the checkpoint meanwhile.
+    """
     unknown = sorted(set(overrides) - set(_OVERRIDES))
     if unknown:
         raise TypeError(
             f"from_checkpoint() got unexpected arguments {unknown}. Expected any of {list(_OVERRIDES)}."
         )
+    trust_code = overrides.get("trust_code", False)
+    if not isinstance(trust_code, bool):
+        raise TypeError(f"trust_code must be True or False; received {trust_code!r}.")
+    if overrides.get("framework") is not None:
+        registry.canonical_name(overrides["framework"])  # a usage error, before any reading
+    return read_consistently(path, lambda view: _load(view, expected_cls, overrides))
+
+
+def _load(path: Path, expected_cls: type, overrides: dict[str, Any]) -> Any:
     # Only the metadata's own checksum here: the files are verified as the state is loaded
     # below (restoring verifies everything), so no file is hashed twice.
     metadata = read_metadata(path, verify=False)
     verify_metadata(path, metadata)
-    kind = metadata.get("kind")
+    kind = metadata["kind"]
     if kind not in ("rl_module", "multi_rl_module"):
-        raise CheckpointError(f"{path / 'metadata.json'} has an unknown kind {kind!r}.")
-    stored = overrides.get("module_class") or import_class(metadata["class"])
+        raise CheckpointError(
+            f"{path / METADATA_FILE} holds a {kind} checkpoint, not a module; a learner "
+            "checkpoint keeps its module in the 'module' sub-directory."
+        )
+    stored = overrides.get("module_class") or resolve_class(
+        metadata["class"], trust_code=overrides.get("trust_code", False)
+    )
     wanted = getattr(expected_cls, "_neutral_class", None) or expected_cls
     stored_neutral = getattr(stored, "_neutral_class", None) or stored
-    if not issubclass(stored_neutral, wanted):
+    if not (isinstance(stored_neutral, type) and issubclass(stored_neutral, wanted)):
         raise ValueError(
             f"The checkpoint at {str(path)!r} holds a {metadata['class']}, which is not a "
-            f"{wanted.__qualname__} (or subclass). Call {stored_neutral.__qualname__}.from_checkpoint() "
-            "or RLModule.from_checkpoint() instead."
+            f"{wanted.__qualname__} (or subclass). Call {getattr(stored_neutral, '__qualname__', stored_neutral)}"
+            ".from_checkpoint() or RLModule.from_checkpoint() instead."
         )
+    _check_state_backs_metadata(path, metadata)
     # Every parameter is overwritten by the strict restore that follows: skip drawing
     # random initial weights (orthogonal init of a 2048x2048 kernel alone takes ~0.1 s).
-    with skip_initialization():
-        if kind == "multi_rl_module":
-            module = _build_multi(path, metadata, stored, overrides)
-        else:
-            module = _build_single(metadata, stored, overrides)
-    module._restore_checkpoint(path, None)
+    try:
+        with skip_initialization():
+            if kind == "multi_rl_module":
+                module = _build_multi(path, metadata, stored, overrides)
+            else:
+                module = _build_single(path, metadata, stored, overrides)
+        module._restore_checkpoint(path, None)
+    except (CheckpointError, NotPortableError):
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as err:
+        if overrides.get("module_class") is not None:
+            raise  # the caller's class may be what does not fit
+        # Everything the module was built from came from the file: a module that cannot be
+        # built from it, or a state that does not fit it, is a bad checkpoint.
+        detail = " ".join(str(err).split("\n"))[:500]
+        raise CheckpointError(
+            f"{path / METADATA_FILE}: the recorded {metadata['class']} cannot be rebuilt from "
+            f"its metadata and state ({type(err).__name__}: {detail})"
+        ) from err
     return module
+
+
+class NotPortableError(ValueError):
+    """A native module asked to restore on another framework (a usage error)."""
+
+
+def _check_state_backs_metadata(path: Path, metadata: dict[str, Any]) -> int:
+    """Checks spaces and layer sizes against the state files' headers; returns the elements.
+
+    Reads only the headers (validated against the files' sizes), so a small checkpoint
+    that describes a huge module is refused before the module is built.
+    """
+    meta_file = path / METADATA_FILE
+    if metadata["kind"] == "rl_module":
+        state = inside(path, metadata["state_file"], f"{meta_file}: field 'state_file'")
+        elements = read_state_header(state).num_elements
+    else:
+        elements = 0
+        for module_id in metadata["module_ids"]:
+            sub = inside(path, module_id, f"{meta_file}: field 'module_ids'")
+            sub_elements = _check_state_backs_metadata(sub, read_metadata(sub, verify=False))
+            spec = metadata["modules"][module_id]
+            check_sizes(
+                {"observation_space": spec.get("observation_space"),
+                 "action_space": spec.get("action_space"),
+                 "model_config": spec.get("model_config") or {}},
+                sub_elements, meta_file,
+            )
+            elements += sub_elements
+    check_sizes(metadata["ctor"], elements, meta_file)
+    return elements
 
 
 def check_portable(module_class: type, recorded: str, framework: str | None) -> str:
     """The framework to build on; a native module may only go back to its own framework."""
-    target = registry.canonical_name(framework) if framework is not None else recorded
+    if framework is not None:
+        target = registry.canonical_name(framework)
+    else:
+        try:
+            target = registry.canonical_name(recorded)
+        except ValueError as err:
+            raise CheckpointError(f"The checkpoint records an unknown framework: {err}") from None
     native = getattr(module_class, "_backend_name", None)
     if native is not None and native != target:
-        raise ValueError(
+        raise NotPortableError(
             f"{module_class.__qualname__} is a native {native!r} module (its layers are "
             f"{native}'s own), so its checkpoint cannot be restored on {target!r}. Restore it "
             f"with framework={native!r}, or write the module against the neutral RLModule base "
@@ -87,7 +159,7 @@ def check_portable(module_class: type, recorded: str, framework: str | None) -> 
     return target
 
 
-def _build_single(metadata: dict, module_class: type, overrides: dict) -> Any:
+def _build_single(path: Path, metadata: dict, module_class: type, overrides: dict) -> Any:
     # spec.py imports the module classes, which import this mixin: resolved at call time.
     from rlmodule_core.spec import RLModuleSpec
 
@@ -95,8 +167,8 @@ def _build_single(metadata: dict, module_class: type, overrides: dict) -> Any:
     framework = check_portable(module_class, metadata["framework"], overrides.get("framework"))
     spec = RLModuleSpec(
         module_class=module_class,
-        observation_space=_space(ctor["observation_space"], space_from_json),
-        action_space=_space(ctor["action_space"], space_from_json),
+        observation_space=_space(path, ctor, "observation_space"),
+        action_space=_space(path, ctor, "action_space"),
         inference_only=_pick(overrides, "inference_only", ctor["inference_only"]),
         learner_only=_pick(overrides, "learner_only", ctor["learner_only"]),
         model_config=ctor["model_config"],
@@ -112,7 +184,16 @@ def _build_multi(path: Path, metadata: dict, multi_class: type, overrides: dict)
     ctor = metadata["ctor"]
     specs = {}
     for module_id in metadata["module_ids"]:
-        spec = RLModuleSpec.from_dict(metadata["modules"][module_id])
+        try:
+            spec = RLModuleSpec.from_dict(
+                metadata["modules"][module_id], trust_code=overrides.get("trust_code", False)
+            )
+        except CheckpointError:
+            raise
+        except ValueError as err:
+            raise CheckpointError(
+                f"{path / METADATA_FILE}: field 'modules[{module_id!r}]' is invalid: {err}"
+            ) from None
         spec.framework = check_portable(
             spec.module_class, spec.framework, overrides.get("framework")
         )
@@ -121,8 +202,8 @@ def _build_multi(path: Path, metadata: dict, multi_class: type, overrides: dict)
                 setattr(spec, flag, overrides[flag])
         specs[module_id] = spec
     return multi_class(
-        observation_space=_space(ctor["observation_space"], space_from_json),
-        action_space=_space(ctor["action_space"], space_from_json),
+        observation_space=_space(path, ctor, "observation_space"),
+        action_space=_space(path, ctor, "action_space"),
         inference_only=_pick(overrides, "inference_only", ctor["inference_only"]),
         learner_only=_pick(overrides, "learner_only", ctor["learner_only"]),
         model_config=ctor["model_config"],
@@ -135,8 +216,14 @@ def _pick(overrides: dict, key: str, default: Any) -> Any:
     return default if value is None else value
 
 
-def _space(value: Any, decode) -> Any:
-    return None if value is None else decode(value)
+def _space(path: Path, ctor: dict, name: str) -> Any:
+    value = ctor[name]
+    if value is None:
+        return None
+    try:
+        return space_from_json(value)
+    except ValueError as err:
+        raise CheckpointError(f"{path / METADATA_FILE}: field 'ctor.{name}' is invalid: {err}") from None
 
 
 class Checkpointable:
@@ -170,7 +257,7 @@ class Checkpointable:
             component: restore only this part: a dotted attribute prefix of a module, or a
                 module ID of a MultiRLModule.
         """
-        self._restore_checkpoint(Path(path), component)
+        read_consistently(Path(path), lambda view: self._restore_checkpoint(view, component))
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, **overrides: Any) -> Any:
@@ -179,12 +266,17 @@ class Checkpointable:
         Args:
             path: a directory written by ``save_to_path``.
             **overrides: ``framework`` (restore on another backend; default: the recorded
-                one), ``module_class`` (use this class instead of the recorded import path),
-                ``inference_only`` / ``learner_only`` (build a slimmer variant).
+                one), ``module_class`` (use this class instead of the recorded class path),
+                ``inference_only`` / ``learner_only`` (build a slimmer variant),
+                ``trust_code`` (default False: a recorded class resolves only if it is
+                registered, already imported, or part of rlmodule-core or a backend; True
+                also imports the module the checkpoint names, for it and its sub-modules).
 
         Raises:
-            CheckpointError: missing, corrupted or foreign checkpoint (names the file).
-            ValueError: the stored class is not ``cls`` or a subclass, or cannot be imported.
+            CheckpointError: missing, corrupted, malformed or foreign checkpoint (names the
+                file and field), or a recorded class that does not resolve without
+                ``trust_code=True``.
+            ValueError: the stored class is not ``cls`` or a subclass.
         """
         return load(Path(path), cls, **overrides)
 
@@ -199,11 +291,11 @@ def module_metadata(module: RLModule, kind: str) -> dict[str, Any]:
     """The metadata fields shared by single and multi checkpoints (without checksums)."""
     cls = type(module)
     path = class_path(cls)
-    if not importable(path, cls):
+    if "<locals>" in path:
         warnings.warn(
-            f"The module class {path!r} cannot be imported (defined in __main__ or inside a "
-            "function?). The checkpoint is written, but from_checkpoint() will need "
-            "module_class= to restore it. Move the class into a module to avoid this.",
+            f"The module class {path!r} was defined inside a function, so it cannot be found "
+            "by name. The checkpoint is written, but from_checkpoint() will need "
+            "module_class= to restore it. Move the class to module level to avoid this.",
             stacklevel=4,
         )
     fields = module._rlm

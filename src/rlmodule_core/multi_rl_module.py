@@ -15,25 +15,46 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from rlmodule_core.checkpoint import CheckpointError, read_metadata, write_metadata
+from rlmodule_core.checkpoint import (
+    METADATA_FILE,
+    RESERVED_NAMES,
+    CheckpointError,
+    inside,
+    module_id_problem,
+    read_metadata,
+    write_metadata,
+)
 from rlmodule_core.checkpointing import module_metadata
 from rlmodule_core.rl_module import RLModule, _as_list, _prepare_from_checkpoint
 
 DEFAULT_MODULE_ID = "default_policy"
 
-_ID_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+def check_module_id(module_id: Any, existing: Iterable[str] = ()) -> str:
+    """Returns ``module_id`` if it can name a checkpoint sub-directory, else raises ValueError.
 
-
-def check_module_id(module_id: Any) -> str:
-    """Returns ``module_id`` if valid (it becomes a directory name), else raises ValueError."""
-    if isinstance(module_id, str) and _ID_PATTERN.fullmatch(module_id):
-        return module_id
+    Refused: anything but 1-128 characters of ``[A-Za-z0-9_.-]`` not starting with ``.``
+    or ``-``; the checkpoint's own file names (``metadata.json``,
+    ``module_state.safetensors``, in any case); and an ID that equals one of ``existing``
+    ignoring case but not exactly (two such directories collide on case-insensitive file
+    systems).
+    """
+    problem = module_id_problem(module_id)
+    if problem is None:
+        clash = [m for m in existing if m != module_id and m.lower() == module_id.lower()]
+        if not clash:
+            return module_id
+        problem = f"it equals the existing module ID {clash[0]!r} ignoring case"
     suggestion = re.sub(r"[^A-Za-z0-9_.-]", "_", str(module_id))[:128].lstrip(".-") or "module"
-    raise ValueError(
-        f"Invalid module ID {module_id!r}. Expected a string of 1-128 characters from "
-        "[A-Za-z0-9_.-] that does not start with '.' or '-' (module IDs become directory "
-        f"names). Try {suggestion!r}."
-    )
+    if suggestion.lower() in RESERVED_NAMES or problem.startswith("it equals"):
+        suggestion = f"{suggestion}_2"
+    raise ValueError(f"Invalid module ID {module_id!r}: {problem}. Try {suggestion!r}.")
+
+
+def check_module_ids(module_ids: Iterable[Any]) -> None:
+    """Checks every ID with :func:`check_module_id` against the ones before it."""
+    seen: list[str] = []
+    for module_id in module_ids:
+        seen.append(check_module_id(module_id, seen))
 
 
 class MultiRLModule(RLModule):
@@ -72,8 +93,8 @@ class MultiRLModule(RLModule):
 
     def setup(self) -> None:
         """Builds one module per spec in ``rl_module_specs``."""
+        check_module_ids(self._rl_module_specs)
         for module_id, spec in self._rl_module_specs.items():
-            check_module_id(module_id)
             self._rl_modules[module_id] = spec.build()
 
     def _run_setup(self) -> None:
@@ -106,15 +127,19 @@ class MultiRLModule(RLModule):
             raise KeyError(self._unknown(module_id)) from None
 
     def get(self, module_id: str, default: Any = None) -> RLModule | Any:
+        """The module under ``module_id``, or ``default`` when there is none (like ``dict.get``)."""
         return self._rl_modules.get(module_id, default)
 
     def keys(self) -> KeysView[str]:
+        """The module IDs, in the order the modules were added."""
         return self._rl_modules.keys()
 
     def values(self) -> ValuesView[RLModule]:
+        """The sub-modules, in the order they were added."""
         return self._rl_modules.values()
 
     def items(self) -> ItemsView[str, RLModule]:
+        """``(module_id, module)`` pairs, in the order the modules were added."""
         return self._rl_modules.items()
 
     def __contains__(self, module_id: object) -> bool:
@@ -137,7 +162,7 @@ class MultiRLModule(RLModule):
             ValueError: invalid ID, a MultiRLModule as the module, or an existing ID
                 without ``override=True``.
         """
-        check_module_id(module_id)
+        check_module_id(module_id, self._rl_modules)
         if not isinstance(module, RLModule) or isinstance(module, MultiRLModule):
             raise ValueError(
                 f"add_module expects a single RLModule; received {type(module).__name__}."
@@ -244,20 +269,16 @@ class MultiRLModule(RLModule):
         return state
 
     def _split_components(self, components: str | Iterable[str]) -> dict[str, list[str] | None]:
-        """``["p0", "p1.encoder"]`` -> ``{"p0": None, "p1": ["encoder"]}`` (None: whole module)."""
+        """``["p0", "p1.encoder"]`` -> ``{"p0": None, "p1": ["encoder"]}`` (None: whole module).
+
+        Module IDs may contain dots: a component that is exactly a module ID addresses that
+        module, else the longest ID that prefixes it at a dot.
+        """
         out: dict[str, list[str] | None] = {}
         for component in _as_list(components):
-            module_id, _, rest = component.partition(".")
-            if module_id not in self._rl_modules:
-                # Module IDs may contain dots: try the longest matching ID first.
-                match = max(
-                    (m for m in self._rl_modules if component == m or component.startswith(m + ".")),
-                    key=len,
-                    default=None,
-                )
-                if match is None:
-                    raise KeyError(self._unknown(module_id))
-                module_id, rest = match, component[len(match) + 1 :]
+            module_id, rest = _match_module_id(component, self._rl_modules)
+            if module_id is None:
+                raise KeyError(self._unknown(component.partition(".")[0]))
             if not rest:
                 out[module_id] = None
             elif out.get(module_id, []) is not None:
@@ -293,11 +314,17 @@ class MultiRLModule(RLModule):
     def _prepare_all(self, preparers: Mapping[str, Callable[[RLModule], Any]]) -> dict[str, Any]:
         """Validates every module before any write; the first failure raises, naming the module."""
         plans = {}
-        for mid, prepare in preparers.items():
-            try:
-                plans[mid] = prepare(self._rl_modules[mid])
-            except ValueError as err:
-                raise type(err)(f"[module {mid!r}] {err}") from err
+        try:
+            for mid, prepare in preparers.items():
+                try:
+                    plans[mid] = prepare(self._rl_modules[mid])
+                except ValueError as err:
+                    raise type(err)(f"[module {mid!r}] {err}") from err
+        except BaseException:
+            # Target networks made while validating earlier modules go again: nothing changed.
+            for mid, plan in plans.items():
+                self._rl_modules[mid]._discard_plan(plan)
+            raise
         return plans
 
     # ---- checkpoints ------------------------------------------------------------------
@@ -324,9 +351,9 @@ class MultiRLModule(RLModule):
             )
         stored = list(metadata["module_ids"])
         if component is not None:
-            module_id, _, sub_component = component.partition(".")
-            if module_id not in stored:
-                raise KeyError(f"Module ID {module_id!r} is not in the checkpoint; it has {stored}.")
+            module_id, sub_component = _match_module_id(component, stored)
+            if module_id is None:
+                raise KeyError(f"Component {component!r} names no module of the checkpoint; it has {stored}.")
             if module_id not in self._rl_modules:
                 raise KeyError(self._unknown(module_id))
             targets = {module_id: sub_component or None}
@@ -340,9 +367,20 @@ class MultiRLModule(RLModule):
             targets = dict.fromkeys(stored)
         plans = self._prepare_all(
             {
-                mid: (lambda m, mid=mid, sub=sub: _prepare_from_checkpoint(m, directory / mid, sub))
+                mid: (lambda m, mid=mid, sub=sub: _prepare_from_checkpoint(
+                    m, inside(directory, mid, f"{directory / METADATA_FILE}: field 'module_ids'"), sub
+                ))
                 for mid, sub in targets.items()
             }
         )
         for mid, plan in plans.items():
             self._rl_modules[mid]._state_write(plan.arrays)
+
+
+def _match_module_id(component: str, module_ids: Iterable[str]) -> tuple[str | None, str]:
+    """``(module_id, rest)`` of a dotted component: an exact ID first, else the longest prefix ID."""
+    ids = list(module_ids)
+    if component in ids:
+        return component, ""
+    match = max((m for m in ids if component.startswith(m + ".")), key=len, default=None)
+    return (match, component[len(match) + 1 :]) if match is not None else (None, "")

@@ -21,8 +21,10 @@ from rlmodule_core.apis.target_network import TargetNetworkAPI
 from rlmodule_core.backend import binding, registry
 from rlmodule_core.backend.scope import build_scope
 from rlmodule_core.checkpoint import (
+    METADATA_FILE,
     STATE_FILE,
     CheckpointError,
+    inside,
     load_state_file,
     read_metadata,
     save_state_file,
@@ -448,6 +450,9 @@ class RLModule(Checkpointable, abc.ABC):  # noqa: B024 - _forward is checked at 
         parts are skipped when this module is inference-only. With ``strict=False``,
         missing and unexpected keys are returned instead (mis-shaped keys still raise).
         A state with target-network keys makes the targets first if they do not exist.
+        Values must be real numbers where the parameter is one: float64 arrays fill
+        float32 parameters (cast), but complex, string, object and boolean arrays are
+        refused with an error naming the key.
 
         Returns:
             ``StateMismatch(missing_keys, unexpected_keys)``.
@@ -474,11 +479,17 @@ class RLModule(Checkpointable, abc.ABC):  # noqa: B024 - _forward is checked at 
         if made_targets:
             shapes = self._state_shapes()
         try:
-            return self._validate_state(state, shapes, strict=strict, scope=scope)
-        except Exception:
+            plan = self._validate_state(state, shapes, strict=strict, scope=scope)
+        except BaseException:
             for name in made_targets:
                 self._delete_attribute(self, name)
             raise
+        return plan._replace(made_targets=made_targets)
+
+    def _discard_plan(self, plan: _StatePlan) -> None:
+        """Undoes what preparing ``plan`` changed (target networks it made); nothing is written."""
+        for name in plan.made_targets:
+            self._delete_attribute(self, name)
 
     def _maybe_make_targets(self, state: Mapping[str, Any], shapes: Mapping[str, Any]) -> list[str]:
         wanted = [k for k in state if k not in shapes and _is_target_key(k)]
@@ -501,9 +512,15 @@ class RLModule(Checkpointable, abc.ABC):  # noqa: B024 - _forward is checked at 
                 continue
             shape, dtype = shapes[key]
             try:
-                array = np.asarray(value, dtype=dtype)
+                array = np.asarray(value)
+                problem = _kind_problem(array.dtype, np.dtype(dtype))
+                if problem is None:
+                    array = array.astype(dtype, copy=False)
             except (TypeError, ValueError) as err:
                 wrong.append(f"{key}: cannot convert {type(value).__name__} to {dtype} ({err})")
+                continue
+            if problem is not None:
+                wrong.append(f"{key}: {problem}")
                 continue
             if array.shape != tuple(shape):
                 wrong.append(f"{key}: expected shape {tuple(shape)}, received {array.shape}")
@@ -526,6 +543,28 @@ class RLModule(Checkpointable, abc.ABC):  # noqa: B024 - _forward is checked at 
 class _StatePlan(NamedTuple):
     arrays: dict[str, np.ndarray]
     mismatch: StateMismatch
+    #: Target networks made while preparing (removed again if the write does not happen).
+    made_targets: list[str] = []
+
+
+# Which source dtype kinds may fill a parameter of each kind: real numbers into real
+# numbers (float64 into float32 included, as RLlib allows), integers into integers, bools
+# into bools. Complex, string, object and bool arrays are never cast into numbers.
+_ACCEPTED_KINDS = {"f": "fiu", "i": "iu", "u": "iu", "b": "b", "c": "fiuc"}
+_KIND_NAMES = {"b": "boolean", "c": "complex", "O": "object", "U": "string", "S": "bytes", "V": "void",
+               "M": "datetime", "m": "timedelta", "f": "float", "i": "integer", "u": "unsigned integer"}
+
+
+_EXPECTED = {"f": "real numbers", "i": "integers", "u": "integers", "b": "booleans", "c": "numbers"}
+
+
+def _kind_problem(source: np.dtype, target: np.dtype) -> str | None:
+    if source.kind in _ACCEPTED_KINDS.get(target.kind, target.kind):
+        return None
+    return (
+        f"expected {_EXPECTED.get(target.kind, target.name)} for a {target} parameter; received a "
+        f"{_KIND_NAMES.get(source.kind, source.kind)} array ({source}), which is not cast silently"
+    )
 
 
 def _state_error(owner: str, missing, unexpected, wrong, strict) -> str:
@@ -584,16 +623,18 @@ def _write_module_checkpoint(module: RLModule, directory, state) -> None:
 def _prepare_from_checkpoint(module: RLModule, directory, component: str | None) -> _StatePlan:
     """Reads a single-module checkpoint and validates it against ``module`` (no write)."""
     metadata = read_metadata(directory, verify=False)
-    # The state file is checked against its sha256 as it is read: read once, not twice.
-    state_file = metadata.get("state_file")
-    verify_checkpoint(directory, metadata, skip=(state_file,))
-    if metadata.get("kind") != "rl_module":
+    if metadata["kind"] != "rl_module":
         raise CheckpointError(
-            f"{directory} holds a MultiRLModule checkpoint; restore one module from its "
-            "sub-directory (path/<module_id>) or restore into a MultiRLModule."
+            f"{directory} holds a {metadata['kind']} checkpoint, not a single module; restore a "
+            "MultiRLModule's module from its sub-directory (path/<module_id>), or restore into "
+            "a MultiRLModule."
         )
+    # The state file is checked against its sha256 as it is read: read once, not twice.
+    # The schema check made sure it is a plain name listed (with its sha256) in "files".
     state_file = metadata["state_file"]
-    state = load_state_file(directory / state_file, sha256=metadata.get("files", {}).get(state_file))
+    verify_checkpoint(directory, metadata, skip=(state_file,))
+    path = inside(directory, state_file, f"{directory / METADATA_FILE}: field 'state_file'")
+    state = load_state_file(path, sha256=metadata["files"][state_file])
     if component is None:
         return module._prepare_state(state, strict=True)
     state = {k: v for k, v in state.items() if _under(k, [component])}

@@ -16,9 +16,14 @@ from typing import Any
 import gymnasium as gym
 
 from rlmodule_core.backend import registry
-from rlmodule_core.checkpoint import class_path, import_class, to_json_value
+from rlmodule_core.checkpoint import class_path, resolve_class, to_json_value
 from rlmodule_core.model_config import DefaultModelConfig
-from rlmodule_core.multi_rl_module import DEFAULT_MODULE_ID, MultiRLModule, check_module_id
+from rlmodule_core.multi_rl_module import (
+    DEFAULT_MODULE_ID,
+    MultiRLModule,
+    check_module_id,
+    check_module_ids,
+)
 from rlmodule_core.rl_module import RLModule, check_space, to_config_dict
 from rlmodule_core.spaces import space_from_json, space_to_json
 
@@ -124,18 +129,33 @@ class RLModuleSpec:
         }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> RLModuleSpec:
-        """The inverse of ``to_dict``."""
+    def from_dict(cls, d: Mapping[str, Any], *, trust_code: bool = False) -> RLModuleSpec:
+        """The inverse of ``to_dict``; every field's type is checked.
+
+        A ``module_class`` given as a class path resolves as in ``from_checkpoint``: only
+        registered, already imported or library classes, unless ``trust_code=True``.
+
+        Raises:
+            ValueError: an unknown field or a field of the wrong type (named), or a class
+                path that does not resolve (a ``CheckpointError``).
+        """
+        if not isinstance(d, Mapping):
+            raise ValueError(f"RLModuleSpec.from_dict expects a dict; received {type(d).__name__}.")
         unknown = sorted(set(d) - set(_SPEC_FIELDS))
         if unknown:
             raise ValueError(f"Unknown RLModuleSpec fields {unknown}; expected {list(_SPEC_FIELDS)}.")
-        module_class = d.get("module_class")
+        module_class = _typed_field(d, "module_class", (str, type, type(None)), "a class path string or a class")
+        for flag in ("inference_only", "learner_only"):
+            _typed_field(d, flag, bool, "true or false")
+        _typed_field(d, "model_config", (Mapping, DefaultModelConfig, type(None)), "a dict or None")
+        _typed_field(d, "framework", (str, type(None)), "a framework name or None")
         return cls(
-            module_class=import_class(module_class) if isinstance(module_class, str) else module_class,
-            observation_space=_space_in(d.get("observation_space")),
-            action_space=_space_in(d.get("action_space")),
-            inference_only=bool(d.get("inference_only", False)),
-            learner_only=bool(d.get("learner_only", False)),
+            module_class=resolve_class(module_class, trust_code=trust_code)
+            if isinstance(module_class, str) else module_class,
+            observation_space=_space_in(d.get("observation_space"), "observation_space"),
+            action_space=_space_in(d.get("action_space"), "action_space"),
+            inference_only=d.get("inference_only", False),
+            learner_only=d.get("learner_only", False),
             model_config=d.get("model_config"),
             framework=d.get("framework"),
         )
@@ -193,8 +213,8 @@ class MultiRLModuleSpec:
                 f"{{module_id: RLModuleSpec}}; received {type(specs).__name__}."
             )
         out = {}
+        check_module_ids(specs)
         for module_id, spec in specs.items():
-            check_module_id(module_id)
             if not isinstance(spec, RLModuleSpec):
                 raise ValueError(
                     f"rl_module_specs[{module_id!r}] must be an RLModuleSpec; received "
@@ -242,9 +262,12 @@ class MultiRLModuleSpec:
         """Adds specs; an existing ID is replaced when ``override`` else merged (fill-only)."""
         specs = self._specs_dict()
         for module_id, spec in module_specs.items():
-            check_module_id(module_id)
+            check_module_id(module_id, specs)
             if module_id in specs and not override:
-                specs[module_id].update(spec, override=False)
+                # A merged copy: the spec objects the caller passed in stay as they were.
+                merged = copy.copy(specs[module_id])
+                merged.update(spec, override=False)
+                specs[module_id] = merged
             else:
                 specs[module_id] = spec
         self.rl_module_specs = specs
@@ -301,32 +324,54 @@ class MultiRLModuleSpec:
         }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> MultiRLModuleSpec:
-        """The inverse of ``to_dict``."""
-        raw = d.get("rl_module_specs") or {}
-        single = isinstance(raw, Mapping) and "module_class" in raw
+    def from_dict(cls, d: Mapping[str, Any], *, trust_code: bool = False) -> MultiRLModuleSpec:
+        """The inverse of ``to_dict``; every field's type is checked (see ``RLModuleSpec.from_dict``)."""
+        if not isinstance(d, Mapping):
+            raise ValueError(f"MultiRLModuleSpec.from_dict expects a dict; received {type(d).__name__}.")
+        raw = _typed_field(d, "rl_module_specs", (Mapping, type(None)), "a dict") or {}
+        single = "module_class" in raw
         specs = (
-            RLModuleSpec.from_dict(raw)
+            RLModuleSpec.from_dict(raw, trust_code=trust_code)
             if single
-            else {mid: RLModuleSpec.from_dict(s) for mid, s in raw.items()}
+            else {mid: RLModuleSpec.from_dict(s, trust_code=trust_code) for mid, s in raw.items()}
         )
+        multi_class = _typed_field(d, "multi_rl_module_class", (str, type, type(None)), "a class path or a class")
+        for flag in ("inference_only", "learner_only"):
+            _typed_field(d, flag, (bool, type(None)), "true, false or None")
+        _typed_field(d, "model_config", (Mapping, type(None)), "a dict or None")
         return cls(
-            multi_rl_module_class=import_class(d["multi_rl_module_class"])
-            if d.get("multi_rl_module_class")
-            else MultiRLModule,
-            observation_space=_space_in(d.get("observation_space")),
-            action_space=_space_in(d.get("action_space")),
+            multi_rl_module_class=resolve_class(multi_class, trust_code=trust_code)
+            if isinstance(multi_class, str) else (multi_class or MultiRLModule),
+            observation_space=_space_in(d.get("observation_space"), "observation_space"),
+            action_space=_space_in(d.get("action_space"), "action_space"),
             inference_only=d.get("inference_only"),
             learner_only=d.get("learner_only"),
             model_config=d.get("model_config"),
             rl_module_specs=specs,
         )
 
-    def update(self, other: MultiRLModuleSpec, override: bool = True) -> None:
-        """Merges ``other``: globals as in ``RLModuleSpec.update``; per-ID specs merged."""
+    def update(self, other: MultiRLModuleSpec, override: bool = False) -> None:
+        """Merges ``other`` into this spec, as RLlib's ``MultiRLModuleSpec.update`` does.
+
+        With ``override=True`` each sub-spec that ``other`` names replaces this spec's
+        sub-spec of that module ID; with ``override=False`` (the default, as in RLlib)
+        only module IDs this spec lacks are added. Global fields follow
+        ``RLModuleSpec.update``: replaced when ``override``, else only filled. The
+        sub-specs of ``other`` are copied, never shared or mutated.
+
+        Example:
+            >>> spec = MultiRLModuleSpec(rl_module_specs={"p0": spec_a})
+            >>> spec.update(MultiRLModuleSpec(rl_module_specs={"p0": spec_b, "p1": spec_b}))
+            >>> spec.rl_module_specs["p0"] is spec_a   # kept: override=False
+            True
+
+        Raises:
+            ValueError: ``other`` is not a MultiRLModuleSpec.
+        """
         if not isinstance(other, MultiRLModuleSpec):
             raise ValueError(
-                f"MultiRLModuleSpec.update expects a MultiRLModuleSpec; received {type(other).__name__}."
+                f"MultiRLModuleSpec.update expects a MultiRLModuleSpec; received {type(other).__name__}. "
+                "Wrap a single RLModuleSpec with spec.as_multi_rl_module_spec()."
             )
         for name in ("observation_space", "action_space", "inference_only", "learner_only", "model_config"):
             value = getattr(other, name)
@@ -334,9 +379,7 @@ class MultiRLModuleSpec:
                 setattr(self, name, value)
         specs = self._specs_dict()
         for module_id, spec in other._specs_dict().items():
-            if module_id in specs:
-                specs[module_id].update(spec, override=override)
-            else:
+            if override or module_id not in specs:
                 specs[module_id] = copy.copy(spec)
         self.rl_module_specs = specs
 
@@ -345,5 +388,25 @@ def _space_out(space: gym.Space | None) -> dict | None:
     return None if space is None else space_to_json(space)
 
 
-def _space_in(value: Any) -> gym.Space | None:
-    return None if value is None else space_from_json(value)
+def _space_in(value: Any, name: str) -> gym.Space | None:
+    if value is None or isinstance(value, gym.Space):
+        return value
+    if not isinstance(value, Mapping):
+        raise ValueError(
+            f"Spec field {name!r} must be a space, its JSON dict or None; received "
+            f"{type(value).__name__} ({value!r:.60})."
+        )
+    return space_from_json(value)
+
+
+def _typed_field(d: Mapping[str, Any], name: str, types: Any, expected: str) -> Any:
+    value = d.get(name)
+    if name not in d:
+        return value
+    # bool is an int subclass; and a type is never acceptable where a bool is expected.
+    if not isinstance(value, types) or (types is bool and not isinstance(value, bool)):
+        raise ValueError(
+            f"Spec field {name!r} must be {expected}; received {type(value).__name__} "
+            f"({value!r:.60}). Fix the value (e.g. false, not \"false\")."
+        )
+    return value

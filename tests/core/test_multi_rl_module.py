@@ -5,9 +5,9 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
-from rlm_test_modules import TinyPolicy, WidePolicy
 
 import rlmodule_core as rlm
+from rlmodule_core.testing.modules import TinyPolicy, WidePolicy
 
 OBS = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
 ACT = gym.spaces.Discrete(3)

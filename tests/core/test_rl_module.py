@@ -5,10 +5,10 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
-from rlm_test_modules import TinyPolicy
 
 import rlmodule_core as rlm
 from rlmodule_core import Columns, RLModule
+from rlmodule_core.testing.modules import TinyPolicy
 
 OBS = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
 ACT = gym.spaces.Discrete(3)

@@ -7,10 +7,10 @@ import json
 import gymnasium as gym
 import numpy as np
 import pytest
-from rlm_test_modules import TinyPolicy, WidePolicy
 
 import rlmodule_core as rlm
 from rlmodule_core import DefaultModelConfig, MultiRLModuleSpec, RLModuleSpec
+from rlmodule_core.testing.modules import TinyPolicy, WidePolicy
 
 OBS = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
 ACT = gym.spaces.Discrete(3)
@@ -30,7 +30,7 @@ def test_from_module_of_build_equals_spec():
 def test_to_dict_is_json_and_round_trips():
     s = spec(model_config=DefaultModelConfig(fcnet_hiddens=(32, 32)))
     d = json.loads(json.dumps(s.to_dict(), allow_nan=False))
-    assert d["module_class"] == "rlm_test_modules:TinyPolicy"
+    assert d["module_class"] == "rlmodule_core.testing.modules:TinyPolicy"
     assert d["model_config"]["fcnet_hiddens"] == [32, 32]  # tuples become lists
     back = RLModuleSpec.from_dict(d)
     assert back.module_class is TinyPolicy and back.observation_space == OBS
@@ -122,6 +122,51 @@ def test_multi_spec_add_remove_update_and_dict_round_trip():
     assert back == ms
     multi = ms.build()
     assert MultiRLModuleSpec.from_module(multi).rl_module_specs["b"].module_class is WidePolicy
+
+
+def _snapshot(s: RLModuleSpec) -> dict:
+    return json.loads(json.dumps(s.to_dict()))
+
+
+def test_multi_spec_update_default_adds_only_missing_ids_as_rllib():
+    mine, theirs, extra = spec(model_config={"hidden": 8}), spec(module_class=WidePolicy), spec()
+    ms = MultiRLModuleSpec(rl_module_specs={"a": mine})
+    other = MultiRLModuleSpec(rl_module_specs={"a": theirs, "b": extra})
+    before = {k: _snapshot(v) for k, v in other.rl_module_specs.items()}
+    ms.update(other)  # override=False by default, as in RLlib
+    assert ms.rl_module_specs["a"] is mine and mine.module_class is TinyPolicy
+    assert mine.model_config == {"hidden": 8}
+    assert ms.rl_module_specs["b"] == extra and ms.rl_module_specs["b"] is not extra
+    assert {k: _snapshot(v) for k, v in other.rl_module_specs.items()} == before
+    # Changing the merged spec later does not reach the argument's objects either.
+    ms.rl_module_specs["b"].model_config = {"hidden": 99}
+    assert extra.model_config is None
+
+
+def test_multi_spec_update_override_replaces_each_named_sub_spec():
+    mine_a, mine_c = spec(model_config={"hidden": 8}), spec(model_config={"hidden": 4})
+    theirs = spec(module_class=WidePolicy)
+    ms = MultiRLModuleSpec(rl_module_specs={"a": mine_a, "c": mine_c})
+    ms.update(MultiRLModuleSpec(rl_module_specs={"a": theirs}), override=True)
+    replaced = ms.rl_module_specs["a"]
+    # Replaced whole, not merged field by field: model_config is theirs (None), not ours.
+    assert replaced == theirs and replaced.model_config is None and replaced is not theirs
+    assert ms.rl_module_specs["c"] is mine_c
+    assert mine_a.module_class is TinyPolicy and mine_a.model_config == {"hidden": 8}
+    assert theirs.module_class is WidePolicy and theirs.model_config is None
+
+
+def test_multi_spec_add_modules_merge_leaves_the_callers_specs_alone():
+    mine = spec(model_config=None, inference_only=None)
+    ms = MultiRLModuleSpec(rl_module_specs={"a": mine})
+    ms.add_modules({"a": spec(model_config={"hidden": 8})}, override=False)
+    assert ms.rl_module_specs["a"].model_config == {"hidden": 8}
+    assert mine.model_config is None
+
+
+def test_multi_spec_update_rejects_a_single_spec():
+    with pytest.raises(ValueError, match="as_multi_rl_module_spec"):
+        MultiRLModuleSpec().update(spec())
 
 
 def test_as_multi_rl_module_spec():

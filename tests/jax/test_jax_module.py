@@ -11,13 +11,13 @@ import numpy as np
 import optax
 import pytest
 from flax import nnx
-from rlm_test_modules import TinyPolicy
 from rlmodule_jax import JaxRLModule
 
 import rlmodule_core as rlm
 from rlmodule_core import Columns
 from rlmodule_core.distributions import Categorical
 from rlmodule_core.modules import DefaultPPORLModule
+from rlmodule_core.testing.modules import TinyPolicy
 
 OBS = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
 ACT = gym.spaces.Discrete(3)

@@ -7,11 +7,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
-from rlm_test_modules import QWithTarget, TinyPolicy
 from rlmodule_jax import JaxRLModule
 
 import rlmodule_core as rlm
 from rlmodule_core import Columns
+from rlmodule_core.testing.modules import QWithTarget, TinyPolicy
 
 OBS = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
 ACT = gym.spaces.Discrete(3)

@@ -9,11 +9,11 @@ import numpy as np
 import optax
 import pytest
 from flax import nnx
-from rlm_test_modules import QWithTarget
 from rlmodule_jax import TargetParam, make_target_network, nn, update_target_network
 
 import rlmodule_core as rlm
 from rlmodule_core import Columns
+from rlmodule_core.testing.modules import QWithTarget
 
 OBS = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
 

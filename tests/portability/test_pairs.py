@@ -12,13 +12,13 @@ import itertools
 import gymnasium as gym
 import numpy as np
 import pytest
-from helpers import assert_tree_close, numpy_tree, states_equal
-from rlm_testing import selected_backends
 
 import rlmodule_core as rlm
 from rlmodule_core import Columns
 from rlmodule_core.cli.convert import sample_batch
 from rlmodule_core.modules import DefaultDQNRLModule, DefaultPPORLModule, DefaultSACRLModule
+from rlmodule_core.testing import selected_backends
+from rlmodule_core.testing.helpers import assert_tree_close, numpy_tree, states_equal
 
 BOX4 = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
 IMAGE = gym.spaces.Box(0, 255, (42, 42, 3), np.uint8)

@@ -8,12 +8,12 @@ import warnings
 import gymnasium as gym
 import numpy as np
 import pytest
-from rlm_test_modules import KwargsEcho, TinyPolicy
 from rlmodule_tf import backend, tf
 
 import rlmodule_core as rlm
 from rlmodule_core import Columns, RLModule
 from rlmodule_core.modules import DefaultPPORLModule
+from rlmodule_core.testing.modules import KwargsEcho, TinyPolicy
 
 OBS = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
 ACT = gym.spaces.Discrete(3)

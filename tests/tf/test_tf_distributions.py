@@ -1,4 +1,6 @@
-"""Action distributions on TF tensors: seeded sampling, generators, gradients."""
+"""Action distributions on TF tensors: tf.function, generators, gradients.
+
+Values on every backend: rlmodule_core.testing.test_distributions."""
 
 from __future__ import annotations
 
@@ -11,26 +13,10 @@ from rlmodule_core.distributions import Categorical, DiagGaussian, SquashedGauss
 LOGITS = np.log(np.array([[0.1, 0.2, 0.7], [0.5, 0.25, 0.25]], np.float32))
 
 
-def test_categorical_on_tf_tensors_matches_numpy():
-    dist = Categorical.from_logits(tf.constant(LOGITS))
-    assert dist.ops is ops  # found through the registry from the tensor type
-    logp = dist.logp(tf.constant([2, 0]))
-    assert isinstance(logp, tf.Tensor)
-    np.testing.assert_allclose(logp.numpy(), np.log([0.7, 0.5]), rtol=1e-6)
-    np.testing.assert_allclose(dist.entropy().numpy(), -(np.exp(LOGITS) * LOGITS).sum(-1), rtol=1e-6)
-
-
-def test_seeded_sampling_is_reproducible():
+def test_the_default_stream_moves_on():
     dist = Categorical.from_logits(tf.constant(np.tile(LOGITS, (500, 1))))
-    a, b, c = dist.sample(rng=3), dist.sample(rng=3), dist.sample(rng=4)
-    assert a.dtype == tf.int64 and a.shape == (1000,)
-    np.testing.assert_array_equal(a.numpy(), b.numpy())
-    assert not np.array_equal(a.numpy(), c.numpy())
-    assert not np.array_equal(dist.sample().numpy(), dist.sample().numpy())  # the default stream moves on
-    gen_a, gen_b = ops.rng(9), ops.rng(9)
-    np.testing.assert_array_equal(dist.sample(rng=gen_a).numpy(), dist.sample(rng=gen_b).numpy())
-    freq = np.bincount(dist.sample(rng=gen_a).numpy()[::2], minlength=3) / 500
-    np.testing.assert_allclose(freq, [0.1, 0.2, 0.7], atol=0.07)
+    assert dist.sample(rng=3).dtype == tf.int64
+    assert not np.array_equal(dist.sample().numpy(), dist.sample().numpy())
 
 
 def test_sampling_inside_tf_function_draws_fresh_noise_from_a_generator():

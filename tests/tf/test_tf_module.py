@@ -7,7 +7,6 @@ import pickle
 import gymnasium as gym
 import numpy as np
 import pytest
-from rlm_test_modules import TinyPolicy
 from rlmodule_tf import TfRLModule, keras, tf
 from rlmodule_tf.state import named_variables
 from tf_test_modules import NativePolicy
@@ -15,6 +14,7 @@ from tf_test_modules import NativePolicy
 import rlmodule_core as rlm
 from rlmodule_core import Columns
 from rlmodule_core.modules import DefaultPPORLModule
+from rlmodule_core.testing.modules import TinyPolicy
 
 OBS = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
 ACT = gym.spaces.Discrete(3)

@@ -7,13 +7,13 @@ import pickle
 import gymnasium as gym
 import numpy as np
 import pytest
-from rlm_test_modules import QWithTarget
 from rlmodule_tf import keras, make_target_network, tf, update_target_network
 from rlmodule_tf.state import named_variables
 
 import rlmodule_core as rlm
 from rlmodule_core import Columns
 from rlmodule_core.modules import DefaultDQNRLModule, DefaultPPORLModule
+from rlmodule_core.testing.modules import QWithTarget
 
 OBS = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
 ACT = gym.spaces.Discrete(3)

@@ -11,12 +11,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from helpers import ACT, OBS, batch, build  # noqa: E402
-from rlm_test_modules import TinyPolicy  # noqa: E402
 from rlmodule_torch.module import COMPILED_ATTRIBUTES  # noqa: E402
 
 import rlmodule_core as rlm  # noqa: E402
 from rlmodule_core import Columns  # noqa: E402
+from rlmodule_core.testing.helpers import ACT, OBS, batch, build  # noqa: E402
+from rlmodule_core.testing.modules import TinyPolicy  # noqa: E402
 
 
 @pytest.fixture

@@ -46,8 +46,7 @@ def test_dense_without_bias_and_with_initializers():
 
 @pytest.mark.parametrize("in_features, out_features", [(300, 2), (6, 300)])
 def test_wide_and_narrow_dense_behave_like_torch_linear(in_features, out_features):
-    # Wide layers keep their weight column-major (see rlmodule_torch.nn._dense_weight);
-    # either way the layer must be interchangeable with torch.nn.Linear.
+    # Wide and narrow layers alike must be interchangeable with torch.nn.Linear.
     layer, ref = pair("Dense", in_features, out_features)
     linear = torch.nn.Linear(in_features, out_features)
     linear.load_state_dict(layer.state_dict())
@@ -210,3 +209,57 @@ def test_gradients_reach_every_layer_parameter(lstm_path):
     for layer in (conv, lstm, norm, dense):
         for name, p in layer.named_parameters():
             assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def _wide_ppo(framework: str = "torch"):
+    import gymnasium as gym
+
+    import rlmodule_core as rlm
+    from rlmodule_core.modules import DefaultPPORLModule
+
+    return rlm.RLModuleSpec(
+        module_class=DefaultPPORLModule, framework=framework,
+        observation_space=gym.spaces.Box(-1.0, 1.0, (6,), np.float32), action_space=gym.spaces.Discrete(3),
+        model_config={"fcnet_hiddens": [512, 512], "seed": 5},
+    ).build()
+
+
+def test_default_ppo_with_wide_layers_has_contiguous_parameters_torch_utilities_accept():
+    module = _wide_ppo()
+    assert all(p.is_contiguous() for p in module.parameters())
+    vector = torch.nn.utils.parameters_to_vector(module.parameters())
+    assert vector.numel() == sum(p.numel() for p in module.parameters())
+    for p in module.parameters():
+        assert p.view(-1).shape == (p.numel(),)
+    torch.nn.utils.vector_to_parameters(vector * 0 + 1, module.parameters())
+    assert all(np.all(v == 1) for v in module.get_state().values())
+
+
+def test_wide_dense_state_dict_loads_into_linear_and_outputs_match_numpy():
+    module, reference = _wide_ppo(), _wide_ppo("numpy")
+    obs = {"obs": RNG.uniform(-1, 1, (4, 6)).astype(np.float32)}
+    close(module.forward_inference(obs)["action_dist_inputs"], reference.forward_inference(obs)["action_dist_inputs"])
+    dense = next(m for m in module.modules() if isinstance(m, tnn.Dense) and m.out_features == 512)
+    linear = torch.nn.Linear(dense.in_features, 512)
+    linear.load_state_dict(dense.state_dict())
+    x = torch.from_numpy(RNG.normal(size=(3, dense.in_features)).astype(np.float32))
+    close(torch.tanh(linear(x)), dense(x).detach().numpy())
+
+
+def test_column_major_weights_is_an_opt_in_that_changes_no_value():
+    module = _wide_ppo()
+    obs = {"obs": RNG.uniform(-1, 1, (4, 6)).astype(np.float32)}
+    before_out, before_state = module.forward_inference(obs)["action_dist_inputs"], module.get_state()
+    assert tnn.column_major_weights(module) is module
+    wide = [m.weight for m in module.modules() if isinstance(m, tnn.Dense) and m.out_features >= 256]
+    narrow = [m.weight for m in module.modules() if isinstance(m, tnn.Dense) and m.out_features < 256]
+    assert wide and narrow
+    assert all(not w.is_contiguous() and w.t().is_contiguous() and w.requires_grad for w in wide)
+    assert all(w.is_contiguous() for w in narrow)
+    close(module.forward_inference(obs)["action_dist_inputs"], before_out.numpy())
+    after = module.get_state()
+    assert all(np.array_equal(after[k], before_state[k]) for k in before_state)
+    module.set_state({k: v + 1 for k, v in before_state.items()})
+    assert all(np.array_equal(module.get_state()[k], before_state[k] + 1) for k in before_state)
+    assert all(w.data_ptr() == m.weight.data_ptr() for w, m in zip(wide, [
+        m for m in module.modules() if isinstance(m, tnn.Dense) and m.out_features >= 256]))

@@ -12,8 +12,6 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from helpers import ACT, EVERY_OBS, OBS, batch, build, every_layer_batch  # noqa: E402
-from rlm_test_modules import EveryLayer, TinyPolicy  # noqa: E402
 from rlmodule_torch import TorchRLModule  # noqa: E402
 from rlmodule_torch import nn as tnn  # noqa: E402
 
@@ -21,6 +19,8 @@ import rlmodule_core as rlm  # noqa: E402
 from rlmodule_core import Columns  # noqa: E402
 from rlmodule_core.backend.scope import build_scope  # noqa: E402
 from rlmodule_core.modules import DefaultPPORLModule  # noqa: E402
+from rlmodule_core.testing.helpers import ACT, EVERY_OBS, OBS, batch, build, every_layer_batch  # noqa: E402
+from rlmodule_core.testing.modules import EveryLayer, TinyPolicy  # noqa: E402
 
 
 class NativePolicy(TorchRLModule):

@@ -6,9 +6,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from helpers import build  # noqa: E402
-from rlm_test_modules import QWithTarget  # noqa: E402
 from rlmodule_torch import make_target_network, update_target_network  # noqa: E402
+
+from rlmodule_core.testing.helpers import build  # noqa: E402
+from rlmodule_core.testing.modules import QWithTarget  # noqa: E402
 
 
 def net():

@@ -249,6 +249,10 @@ class Flatten(nnx.Module):
 class List(nnx.List):
     """A list of layers (an ``nnx.List``); state paths ``<i>.<param>``."""
 
+    def __init__(self, layers: Sequence[Any] = ()) -> None:
+        # The contract's keyword is ``layers`` (nnx.List calls it ``it``).
+        super().__init__(layers)
+
 
 class Dict(nnx.Dict):
     """A mapping of layers (an ``nnx.Dict``); state paths ``<key>.<param>``.

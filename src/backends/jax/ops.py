@@ -81,7 +81,8 @@ def asarray(x: Any, dtype: Any = None) -> Tensor:
     arr = np.asarray(x)
     if arr.dtype == np.float64:
         return jnp.asarray(arr, dtype=jnp.float32)
-    return jnp.asarray(arr, dtype=_dtype(arr.dtype))
+    # JAX refuses non-native byte orders (e.g. ">f4" read from a file); ask for native.
+    return jnp.asarray(arr, dtype=_dtype(arr.dtype.newbyteorder("=")))
 
 
 def to_numpy(x: Any) -> np.ndarray:

@@ -225,12 +225,24 @@ def relu(x: Any) -> Tensor:
     return np.maximum(x, x.dtype.type(0))
 
 
+def _operands(a: Any, b: Any) -> tuple[Any, Any]:
+    """A Python number beside an array stays a number, so it takes the array's dtype.
+
+    (``asarray(1)`` is an int64 array, and float32 with int64 gives float64; torch, TF
+    and JAX keep float32.)
+    """
+    a_number, b_number = isinstance(a, int | float), isinstance(b, int | float)
+    if a_number != b_number:
+        return (a if a_number else asarray(a)), (b if b_number else asarray(b))
+    return asarray(a), asarray(b)
+
+
 def maximum(a: Any, b: Any) -> Tensor:
-    return np.maximum(asarray(a), asarray(b))
+    return np.maximum(*_operands(a, b))
 
 
 def minimum(a: Any, b: Any) -> Tensor:
-    return np.minimum(asarray(a), asarray(b))
+    return np.minimum(*_operands(a, b))
 
 
 def clip(x: Any, lo: Any, hi: Any) -> Tensor:

@@ -15,14 +15,37 @@ network's time. :class:`FastModule` removes both costs for the library's classes
 - ``__call__`` goes straight to ``forward`` unless something needs the full
   ``nn.Module.__call__``: a module or global hook, ``module.compile()``, TorchScript
   tracing, or ``torch.compile`` tracing (which then sees the standard call).
+
+Both rely on torch internals. ``RLMODULE_TORCH_FASTPATH=0`` (read at import) turns them
+off: every child is found through ``nn.Module.__getattr__`` and every call goes through
+``nn.Module.__call__``, exactly as for any torch module (slower at small batches).
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import torch
 from torch.nn.modules import module as _torch_module
+
+#: The environment variable that turns the fast path off ("0", "false", "no", "off").
+ENV_VAR = "RLMODULE_TORCH_FASTPATH"
+
+
+def _enabled_by_env() -> bool:
+    value = os.environ.get(ENV_VAR, "1").strip().lower()
+    if value in ("1", "true", "yes", "on", ""):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(
+        f"{ENV_VAR}={value!r} is not understood. Expected 1/true/yes/on (the default) or "
+        "0/false/no/off (use torch's standard module call and attribute look-up)."
+    )
+
+
+ENABLED = _enabled_by_env()
 
 try:
     # The process-wide hook registries (dicts mutated in place by
@@ -33,12 +56,14 @@ try:
     _G_BACKWARD = _torch_module._global_backward_hooks
     _is_compiling = torch.compiler.is_compiling
     _tracing_state = torch._C._get_tracing_state
-    FAST_CALLS = True
+    FAST_CALLS = ENABLED
 except AttributeError:  # a torch without these internals: always take the standard call
     FAST_CALLS = False
 
 
 def _mirror(module: torch.nn.Module, name: str) -> None:
+    if not ENABLED:
+        return
     modules = module.__dict__.get("_modules")
     if modules is None or name not in modules:
         return

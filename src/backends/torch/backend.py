@@ -46,5 +46,11 @@ class TorchBackend(Backend):
     def compile(self, module: Any, **options: Any) -> Any:
         return compile_module(module, **options)
 
+    def export_onnx_function(self, module: Any, fn: Any, *args: Any) -> None:
+        """ONNX export of a native module's forward (see ``onnx_export.export_function``)."""
+        from .onnx_export import export_function
+
+        export_function(module, fn, *args)
+
 
 backend = TorchBackend()

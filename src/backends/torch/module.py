@@ -161,6 +161,7 @@ class TorchRLModule(RLModule, FastModule):
         return super()._apply(fn, *args, **kwargs)
 
     def load_state_dict(self, *args: Any, **kwargs: Any):
+        """``torch.nn.Module.load_state_dict`` (torch's own names and layouts, not the canonical state)."""
         # assign=True may replace parameters with tensors on another device or dtype.
         self.__dict__.pop(_PLACEMENT, None)
         return super().load_state_dict(*args, **kwargs)

@@ -40,6 +40,8 @@ _BUILTINS = (
     _Entry("torch", "rlmodule_torch:backend", ("pytorch",), ("torch",), "torch"),
     _Entry("tf", "rlmodule_tf:backend", ("tensorflow", "tf2", "keras"), ("tensorflow",), "tf"),
     _Entry("jax", "rlmodule_jax:backend", ("flax",), ("jax", "flax"), "jax"),
+    # Export only: neutral modules traced into ONNX graphs (rlmodule_core.export_onnx).
+    _Entry("onnx", "rlmodule_onnx:backend", (), ("onnx",), "onnx"),
 )
 
 _lock = threading.RLock()
@@ -108,6 +110,8 @@ def get_backend(name: str) -> Backend:
         ValueError: unknown name.
         ImportError: the backend's framework is not installed (the message names the
             pip extra that installs it).
+        BackendContractError: the backend lacks or misnames part of the contract
+            (a ``TypeError``; the message lists every problem).
     """
     canonical = canonical_name(name)
     entry = _entries[canonical]
@@ -143,6 +147,17 @@ def _load(entry: _Entry) -> Backend:
         raise TypeError(
             f"Backend {entry.name!r} must resolve to a rlmodule_core.backend.Backend "
             f"instance; received {type(target).__name__}."
+        )
+    # Names and signatures only (about a millisecond); the shipped conformance suite
+    # checks the values.
+    from rlmodule_core.backend.contract import BackendContractError, check_backend
+
+    problems = check_backend(target)
+    if problems:
+        raise BackendContractError(
+            f"Backend {entry.name!r} ({target!r}) does not meet the backend contract "
+            "(rlmodule_core.backend.contract, docs/writing-a-backend.md):\n  - "
+            + "\n  - ".join(problems)
         )
     return target
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["CheckpointError", "CorruptCheckpointError"]
+__all__ = ["CheckpointError", "CorruptCheckpointError", "NotACheckpointError"]
 
 
 class CheckpointError(ValueError):
@@ -11,3 +11,7 @@ class CheckpointError(ValueError):
 
 class CorruptCheckpointError(CheckpointError):
     """A checkpoint's file is missing, altered or truncated (its checksum does not hold)."""
+
+
+class NotACheckpointError(CheckpointError):
+    """The path holds no checkpoint at all (missing, or no ``metadata.json``): a usage error."""

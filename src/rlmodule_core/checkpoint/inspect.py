@@ -6,12 +6,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from rlmodule_core.checkpoint import (
-    METADATA_FILE,
-    CheckpointError,
-    read_metadata,
-    verify_checkpoint,
-)
+from rlmodule_core.checkpoint.errors import CheckpointError
+from rlmodule_core.checkpoint.format import METADATA_FILE
+from rlmodule_core.checkpoint.metadata import read_metadata, verify_checkpoint
+from rlmodule_core.checkpoint.paths import inside
+from rlmodule_core.checkpoint.state_file import read_state_header
 
 
 def describe(path: str | os.PathLike) -> dict[str, Any]:
@@ -23,11 +22,17 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
     single module ``parameters`` (``[{name, shape, dtype, bytes}]``), ``num_parameters``
     and ``num_bytes``; for a MultiRLModule ``modules`` (``{module_id: description}``).
 
+    Every field is schema-checked and the state file's header validated (the same
+    reader restoring uses) before anything is described.
+
     Raises:
-        CheckpointError: no checkpoint at ``path`` (missing, or no readable metadata).
+        CheckpointError: no checkpoint at ``path``, malformed metadata or a malformed
+            state file header (the message names the file).
     """
     directory = Path(path)
     metadata = read_metadata(directory, verify=False)
+    if metadata["kind"] == "learner":  # training state: describe the module it trains
+        return describe(inside(directory, "module", f"{directory / METADATA_FILE}: kind 'learner'"))
     try:
         verify_checkpoint(directory, metadata)
         checksum_error = None
@@ -52,14 +57,14 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
     if metadata.get("kind") == "multi_rl_module":
         info["modules"] = {}
         for module_id in metadata.get("module_ids", []):
-            sub = describe(directory / module_id)
+            sub = describe(inside(directory, module_id, f"{directory / METADATA_FILE}: field 'module_ids'"))
             info["modules"][module_id] = sub
             if not sub["checksums_ok"] and info["checksums_ok"]:
                 info["checksums_ok"], info["checksum_error"] = False, sub["checksum_error"]
         info["num_parameters"] = sum(m["num_parameters"] for m in info["modules"].values())
         info["num_bytes"] = sum(m["num_bytes"] for m in info["modules"].values())
         return info
-    params = _parameters(directory / metadata.get("state_file", "module_state.safetensors"))
+    params = _parameters(inside(directory, metadata["state_file"], f"{directory / METADATA_FILE}: field 'state_file'"))
     info["parameters"] = params
     info["num_parameters"] = sum(_numel(p["shape"]) for p in params)
     info["num_bytes"] = sum(p["bytes"] for p in params)
@@ -74,24 +79,20 @@ def _numel(shape: list[int]) -> int:
 
 
 def _parameters(state_file: Path) -> list[dict[str, Any]]:
-    """Names, shapes and dtypes from the safetensors header (no tensor data is read)."""
-    import json
-    import struct
+    """Names, shapes and dtypes from the validated safetensors header (no tensor data is read)."""
+    header = read_state_header(state_file)
+    return [
+        {"name": e.name, "shape": list(e.shape), "dtype": e.dtype, "bytes": e.end - e.begin}
+        for e in sorted(header.entries, key=lambda e: e.name)
+    ]
 
-    try:
-        with open(state_file, "rb") as f:
-            (size,) = struct.unpack("<Q", f.read(8))
-            header = json.loads(f.read(size))
-    except (OSError, struct.error, ValueError) as err:
-        raise CheckpointError(f"Checkpoint file {state_file} cannot be read: {err}") from err
-    params = []
-    for name in sorted(k for k in header if k != "__metadata__"):
-        entry = header[name]
-        start, end = entry["data_offsets"]
-        params.append(
-            {"name": name, "shape": list(entry["shape"]), "dtype": entry["dtype"], "bytes": end - start}
-        )
-    return params
+
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F, *range(0x80, 0xA0)]}
+
+
+def escape(text: object) -> str:
+    """``str(text)`` with control characters escaped, so a file cannot drive the terminal."""
+    return str(text).translate(_CONTROL)
 
 
 def format_text(info: dict[str, Any], indent: str = "") -> str:
@@ -113,15 +114,16 @@ def format_text(info: dict[str, Any], indent: str = "") -> str:
             ("model_config", ", ".join(f"{k}={v!r}" for k, v in sorted(info["model_config"].items()) if v is not None))
         )
     rows.append(("parameters", f"{info['num_parameters']:,} ({_bytes_text(info['num_bytes'])})"))
-    lines = [f"{indent}{kind} checkpoint: {info['path']}"]
-    lines += [f"{indent}  {label + ':':<19}{value}" for label, value in rows]
+    lines = [f"{indent}{kind} checkpoint: {escape(info['path'])}"]
+    lines += [f"{indent}  {label + ':':<19}{escape(value)}" for label, value in rows]
     if "parameters" in info:
-        width = max((len(p["name"]) for p in info["parameters"]), default=0)
-        for p in info["parameters"]:
+        names = [escape(p["name"]) for p in info["parameters"]]
+        width = max((len(n) for n in names), default=0)
+        for name, p in zip(names, info["parameters"], strict=True):
             shape = str(tuple(p["shape"]))
-            lines.append(f"{indent}    {p['name']:<{width}}  {shape:<16} {p['dtype']}")
+            lines.append(f"{indent}    {name:<{width}}  {shape:<16} {p['dtype']}")
     for module_id, sub in info.get("modules", {}).items():
-        lines.append(f"{indent}  module {module_id!r}:")
+        lines.append(f"{indent}  module {escape(repr(module_id))}:")
         lines.append(format_text(sub, indent + "    "))
     return "\n".join(lines)
 
@@ -147,4 +149,4 @@ def _bytes_text(n: int) -> str:
     return f"{n} B"
 
 
-__all__ = ["METADATA_FILE", "describe", "format_text"]
+__all__ = ["METADATA_FILE", "describe", "escape", "format_text"]

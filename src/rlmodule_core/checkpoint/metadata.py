@@ -9,18 +9,22 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from rlmodule_core._version import __version__
-from rlmodule_core.checkpoint.errors import CheckpointError, CorruptCheckpointError
+from rlmodule_core.checkpoint.errors import (
+    CheckpointError,
+    CorruptCheckpointError,
+    NotACheckpointError,
+)
+from rlmodule_core.checkpoint.format import FORMAT_NAME, FORMAT_VERSION, METADATA_FILE, STATE_FILE
+from rlmodule_core.checkpoint.paths import inside, is_symlink
+from rlmodule_core.checkpoint.schema import check_metadata, check_nesting
 
 __all__ = [
     "FORMAT_NAME", "FORMAT_VERSION", "METADATA_FILE", "STATE_FILE",
-    "read_metadata", "sha256_file", "verify_checkpoint", "verify_metadata", "write_metadata",
+    "MAX_METADATA_BYTES", "read_metadata", "sha256_file", "verify_checkpoint", "verify_metadata", "write_metadata",
 ]
 
-FORMAT_NAME = "rlmodule-core/checkpoint"
-FORMAT_VERSION = 1
-METADATA_FILE = "metadata.json"
-STATE_FILE = "module_state.safetensors"
+#: Largest metadata.json read (Box bounds as nested lists make legitimate files large).
+MAX_METADATA_BYTES = 64 << 20
 _HASH_FIELD = "metadata_sha256"
 
 
@@ -33,8 +37,10 @@ def sha256_file(path: Path, *, sync: bool = False) -> str:
     """The file's sha256; ``sync`` also flushes it to disk (for files just written)."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
-        while chunk := f.read(1 << 22):
-            digest.update(chunk)
+        # One reused buffer, never larger than the file: read(n) would allocate n each time.
+        buffer = memoryview(bytearray(min(1 << 22, max(os.fstat(f.fileno()).st_size, 1))))
+        while n := f.readinto(buffer):
+            digest.update(buffer[:n])
         if sync:
             os.fsync(f.fileno())
     return digest.hexdigest()
@@ -75,38 +81,51 @@ def write_metadata(
 
 
 def read_metadata(directory: str | os.PathLike, *, verify: bool = True) -> dict[str, Any]:
-    """Reads and (by default) verifies a checkpoint directory's metadata.
+    """Reads, schema-checks and (by default) verifies a checkpoint directory's metadata.
 
     Raises:
-        CheckpointError: the path is no checkpoint, or a file is missing or altered;
-            the message names the file.
+        CheckpointError: the path is no checkpoint, the metadata is malformed (the message
+            names the file and field), or a file is missing or altered.
     """
     directory = Path(directory)
     meta_path = directory / METADATA_FILE
     if not directory.exists():
-        raise CheckpointError(f"No checkpoint at {str(directory)!r}: the path does not exist.")
-    if not meta_path.is_file():
-        raise CheckpointError(
-            f"{str(directory)!r} is not an rlmodule-core checkpoint: it has no {METADATA_FILE}. "
-            "Pass the directory that save_to_path() returned."
+        raise NotACheckpointError(f"No checkpoint at {str(directory)!r}: the path does not exist.")
+    if is_symlink(meta_path) or not meta_path.is_file():
+        raise NotACheckpointError(
+            f"{str(directory)!r} is not an rlmodule-core checkpoint: it has no {METADATA_FILE} "
+            "(a regular file). Pass the directory that save_to_path() returned."
         )
     try:
-        metadata = json.loads(meta_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CorruptCheckpointError(f"{meta_path} is corrupted: not valid JSON ({err}).") from err
-    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT_NAME:
-        raise CheckpointError(
-            f"{meta_path} is not rlmodule-core checkpoint metadata (expected format "
-            f"{FORMAT_NAME!r}, received {metadata.get('format') if isinstance(metadata, dict) else metadata!r:.60})."
-        )
-    if metadata.get("format_version", 0) > FORMAT_VERSION:
-        raise CheckpointError(
-            f"{meta_path} has format version {metadata.get('format_version')}; this "
-            f"rlmodule-core ({__version__}) reads up to {FORMAT_VERSION}. Upgrade rlmodule-core."
-        )
+        with open(meta_path, "rb") as f:
+            # Sized from the file: read(n) would allocate n bytes up front.
+            raw = f.read(min(os.fstat(f.fileno()).st_size, MAX_METADATA_BYTES) + 1)
+    except OSError as err:
+        raise CheckpointError(f"{meta_path} cannot be read: {err.strerror or err}.") from err
+    if len(raw) > MAX_METADATA_BYTES:
+        raise CheckpointError(f"{meta_path} is larger than {MAX_METADATA_BYTES >> 20} MiB; no checkpoint's metadata is.")
+    try:
+        metadata = json.loads(raw, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as err:
+        raise CorruptCheckpointError(f"{meta_path} is corrupted: not valid strict JSON ({str(err)[:200]}).") from None
+    except RecursionError:
+        raise CheckpointError(f"{meta_path}: the JSON is nested too deeply.") from None
+    check_nesting(metadata, meta_path)
+    check_metadata(metadata, meta_path)
     if verify:
         verify_checkpoint(directory, metadata)
     return metadata
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise ValueError("a key appears twice in one object")
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not strict JSON")
 
 
 def verify_metadata(directory: Path, metadata: Mapping[str, Any]) -> None:
@@ -130,10 +149,14 @@ def verify_checkpoint(
     for name, expected in metadata.get("files", {}).items():
         if name in skip:
             continue
-        file = directory / name
+        file = inside(directory, name, f"{directory / METADATA_FILE}: field 'files'")
         if not file.is_file():
             raise CorruptCheckpointError(f"Checkpoint file {file} is missing.")
-        if sha256_file(file) != expected:
+        try:
+            digest = sha256_file(file)
+        except OSError as err:
+            raise CheckpointError(f"Checkpoint file {file} cannot be read: {err.strerror or err}.") from err
+        if digest != expected:
             raise corrupt_file_error(file)
 
 

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 
@@ -32,6 +33,10 @@ _DTYPES = {
     "U64": np.dtype("<u8"), "I64": np.dtype("<i8"), "F64": np.dtype("<f8"),
 }
 _NAMES = {dtype: name for name, dtype in _DTYPES.items()}
+
+__all__ = [
+    "MAX_HEADER_BYTES", "Entry", "Header", "SafetensorsError", "read", "read_file_header", "read_header", "write",
+]
 
 
 class SafetensorsError(ValueError):
@@ -84,59 +89,159 @@ def write(path: Path, state: Mapping[str, Any]) -> str:
     return digest.hexdigest()
 
 
+#: Largest header accepted (the safetensors package's own limit is 100 MB).
+MAX_HEADER_BYTES = 100_000_000
+#: Most dimensions of one tensor.
+MAX_NDIM = 32
+
+
+class Entry(NamedTuple):
+    """One tensor of a safetensors header: where its bytes are and what they mean."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    begin: int
+    end: int
+
+
+class Header(NamedTuple):
+    """A validated safetensors header: every entry fits the file."""
+
+    entries: list[Entry]
+    #: Bytes before the tensors (8 + the header's length).
+    data_start: int
+    file_size: int
+    raw: bytes
+
+    @property
+    def num_elements(self) -> int:
+        return sum(math.prod(e.shape) for e in self.entries)
+
+
+def read_header(f: BinaryIO, file_size: int) -> Header:
+    """Reads and validates the header of the open file ``f`` of ``file_size`` bytes.
+
+    Nothing larger than the header is read or allocated: the header length is checked
+    against the file size first, and every entry's dtype, shape and offsets are checked
+    against the data that follows, so a small file cannot make a large allocation.
+
+    Raises:
+        SafetensorsError: the header is malformed or does not fit the file.
+    """
+    if file_size < 8:
+        raise SafetensorsError(f"{file_size} bytes is too short for a safetensors header")
+    length = int.from_bytes(f.read(8), "little")
+    if length > min(MAX_HEADER_BYTES, file_size - 8):
+        raise SafetensorsError(
+            f"the header claims {length} bytes but the file has {file_size} "
+            f"(and a header may have at most {MAX_HEADER_BYTES})"
+        )
+    raw = f.read(length)
+    if len(raw) != length:
+        raise SafetensorsError("the file ended inside the header")
+    try:
+        header = json.loads(raw, object_pairs_hook=_unique_pairs)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise SafetensorsError(f"the header is not valid JSON ({_short(err)})") from None
+    if not isinstance(header, dict):
+        raise SafetensorsError(f"the header is a JSON {type(header).__name__}, expected an object")
+    extra = header.pop("__metadata__", None)
+    if extra is not None and not (
+        isinstance(extra, dict) and all(isinstance(v, str) for v in extra.values())
+    ):
+        raise SafetensorsError("__metadata__ must be an object of strings")
+    data_size = file_size - 8 - length
+    entries = sorted((_entry(key, info, data_size) for key, info in header.items()), key=lambda e: e.begin)
+    position = 0
+    for entry in entries:
+        if entry.begin != position:
+            raise SafetensorsError(f"entry {entry.name!r:.80} starts at {entry.begin}, expected {position}")
+        position = entry.end
+    if position != data_size:
+        raise SafetensorsError(f"the tensors take {position} bytes but {data_size} follow the header")
+    return Header(entries, 8 + length, file_size, raw)
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise SafetensorsError("the header names a tensor twice")
+    return out
+
+
+def _short(err: Exception) -> str:
+    return str(err)[:200]
+
+
+def _entry(key: str, info: Any, data_size: int) -> Entry:
+    if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
+        raise SafetensorsError(
+            f"entry {key!r:.80} must be an object with exactly dtype, shape and data_offsets"
+        )
+    dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
+    if not isinstance(dtype, str) or dtype not in _DTYPES:
+        raise SafetensorsError(
+            f"entry {key!r:.80} has dtype {dtype!r:.40}; expected one of {sorted(_DTYPES)}"
+        )
+    if not (
+        isinstance(shape, list) and len(shape) <= MAX_NDIM
+        and all(type(n) is int and 0 <= n < 2**63 for n in shape)
+    ):
+        raise SafetensorsError(
+            f"entry {key!r:.80} has shape {shape!r:.80}; expected a list of at most {MAX_NDIM} "
+            "non-negative ints"
+        )
+    if not (
+        isinstance(offsets, list) and len(offsets) == 2
+        and all(type(n) is int for n in offsets) and 0 <= offsets[0] <= offsets[1] <= data_size
+    ):
+        raise SafetensorsError(
+            f"entry {key!r:.80} has data_offsets {offsets!r:.80}; expected [begin, end] within "
+            f"the {data_size} data bytes"
+        )
+    begin, end = offsets
+    # Exact in Python ints (no overflow), and compared with the file's bytes before any use.
+    if end - begin != math.prod(shape) * _DTYPES[dtype].itemsize:
+        raise SafetensorsError(f"entry {key!r:.80}: offsets {begin}..{end} do not fit shape {shape}")
+    return Entry(key, dtype, tuple(shape), begin, end)
+
+
 def read(path: Path) -> tuple[dict[str, np.ndarray], str]:
     """``(state, sha256 hex)`` of a safetensors file, read once.
 
-    The arrays are writable views of one buffer holding the file (any of them kept alive
-    keeps the whole buffer: copy what should outlive the rest).
+    The header is read and validated first (:func:`read_header`); only then is one
+    buffer of the file's size allocated, filled, hashed and viewed as the arrays (any of
+    them kept alive keeps the whole buffer: copy what should outlive the rest).
 
     Raises:
         SafetensorsError: the file is malformed or truncated.
+        OSError: the file cannot be opened.
     """
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
+        header = read_header(f, size)
+        f.seek(0)
         # np.empty, not bytearray(size): no zero-filling pass over memory about to be read into.
         buffer = np.empty(size, np.uint8)
-        if f.readinto(memoryview(buffer)) != size:
+        if f.readinto(memoryview(buffer)) != size or f.read(1):
             raise SafetensorsError("the file changed size while it was read")
+    if buffer[8 : header.data_start].tobytes() != header.raw:
+        raise SafetensorsError("the file changed while it was read")
     digest = hashlib.sha256(buffer).hexdigest()
-    return _parse(buffer), digest
-
-
-def _parse(buffer: np.ndarray) -> dict[str, np.ndarray]:
-    if len(buffer) < 8:
-        raise SafetensorsError(f"{len(buffer)} bytes is too short for a safetensors header")
-    length = int.from_bytes(buffer[:8].tobytes(), "little")
-    start = 8 + length
-    if start > len(buffer):
-        raise SafetensorsError(f"the header claims {length} bytes but the file has {len(buffer)}")
-    try:
-        header = json.loads(buffer[8:start].tobytes())
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise SafetensorsError(f"the header is not valid JSON ({err})") from None
-    if not isinstance(header, dict):
-        raise SafetensorsError("the header is not a JSON object")
-    header.pop("__metadata__", None)
-    entries = []
-    for key, info in header.items():
-        try:
-            dtype = _DTYPES[info["dtype"]]
-            shape = tuple(int(n) for n in info["shape"])
-            begin, end = (int(n) for n in info["data_offsets"])
-        except (KeyError, TypeError, ValueError):
-            raise SafetensorsError(f"entry {key!r} is malformed: {info!r:.100}") from None
-        if any(n < 0 for n in shape) or end - begin != int(np.prod(shape)) * dtype.itemsize:
-            raise SafetensorsError(f"entry {key!r}: offsets {begin}..{end} do not fit shape {shape}")
-        entries.append((begin, end, key, dtype, shape))
-    entries.sort()
-    position = 0
-    for begin, end, key, _, _ in entries:
-        if begin != position:
-            raise SafetensorsError(f"entry {key!r} starts at {begin}, expected {position}")
-        position = end
-    if start + position != len(buffer):
-        raise SafetensorsError(f"the tensors take {position} bytes but {len(buffer) - start} follow the header")
+    start = header.data_start
     return {
-        key: np.frombuffer(buffer, dtype, count=int(np.prod(shape)), offset=start + begin).reshape(shape)
-        for begin, _, key, dtype, shape in entries
-    }
+        e.name: np.frombuffer(buffer, _DTYPES[e.dtype], count=math.prod(e.shape), offset=start + e.begin).reshape(e.shape)
+        for e in header.entries
+    }, digest
+
+
+def read_file_header(path: Path) -> Header:
+    """The validated header of the safetensors file at ``path`` (no tensor data is read).
+
+    Raises:
+        SafetensorsError: the file is malformed or truncated.
+        OSError: the file cannot be opened.
+    """
+    with open(path, "rb") as f:
+        return read_header(f, os.fstat(f.fileno()).st_size)

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import importlib
 import math
+import sys
+import threading
 from collections.abc import Mapping
+from importlib.metadata import entry_points
 from typing import Any
 
 import numpy as np
 
-__all__ = ["class_path", "import_class", "importable", "to_json_value"]
+from rlmodule_core.checkpoint.errors import CheckpointError
+
+__all__ = [
+    "ENTRY_POINT_GROUP", "class_path", "register_module_class", "resolve_class",
+    "to_json_value",
+]
 
 
 def class_path(cls: type) -> str:
@@ -18,38 +26,95 @@ def class_path(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
-def importable(path: str, cls: type | None = None) -> bool:
-    """Whether ``path`` imports (and, if given, resolves to ``cls``)."""
-    try:
-        found = import_class(path)
-    except (ImportError, ValueError):
-        return False
-    return cls is None or found is (getattr(cls, "_neutral_class", None) or cls)
+#: Entry-point group through which installed packages make their module classes restorable.
+ENTRY_POINT_GROUP = "rlmodule_core.modules"
+# Packages whose modules a checkpoint may name without further trust: this library and
+# its backends (the built-in ones and those installed through the backends entry points).
+_TRUSTED_PACKAGES = ("rlmodule_core", "rlmodule_numpy", "rlmodule_torch", "rlmodule_tf", "rlmodule_jax")
+_BACKEND_GROUP = "rlmodule_core.backends"
+_registered: dict[str, type] = {}
+_lock = threading.Lock()
 
 
-def import_class(path: str) -> type:
-    """Imports ``"package.module:Qual.Name"``.
+def register_module_class(cls: type, path: str | None = None) -> type:
+    """Lets checkpoints that name ``cls`` restore it without importing anything.
+
+    Usable as a class decorator. ``path`` registers the class under another recorded
+    class path too (e.g. after the class moved to a new module).
+
+    Example:
+        >>> @register_module_class
+        ... class MyPolicy(RLModule):
+        ...     ...
+    """
+    if not isinstance(cls, type):
+        raise TypeError(f"register_module_class expects a class; received {type(cls).__name__}.")
+    with _lock:
+        _registered[class_path(cls)] = cls
+        if path is not None:
+            _registered[path] = cls
+    return cls
+
+
+def _entry_point_paths() -> set[str]:
+    paths = {ep.value.replace(" ", "") for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    return paths
+
+
+def _trusted_module(module_name: str) -> bool:
+    top = module_name.split(".")[0]
+    if top in _TRUSTED_PACKAGES:
+        return True
+    backends = {ep.value.split(":")[0].split(".")[0] for ep in entry_points(group=_BACKEND_GROUP)}
+    return top in backends
+
+
+def _untrusted(path: str, reason: str) -> CheckpointError:
+    return CheckpointError(
+        f"The checkpoint names the class {path!r}, which {reason}. Restoring never imports "
+        "code a checkpoint names. Fix: import your module before restoring (or register the "
+        "class with rlmodule_core.checkpoint.register_module_class, or through the entry-point "
+        f"group {ENTRY_POINT_GROUP!r}), pass module_class=YourClass, or pass trust_code=True "
+        "(--trust-code on the command line) if you trust where the checkpoint came from."
+    )
+
+
+def resolve_class(path: str, *, trust_code: bool = False) -> type:
+    """The class a checkpoint records as ``"package.module:Qual.Name"``, without running code.
+
+    It resolves when the class is registered (:func:`register_module_class` or the entry
+    points), when its module is already imported (``sys.modules``, the running script's
+    ``__main__`` included), or when it belongs to rlmodule-core or an installed backend.
+    Only ``trust_code=True`` imports any other module.
 
     Raises:
-        ValueError: the class cannot be imported (defined in ``__main__``, inside a
-            function, or its module is gone); the message says how to override it.
+        CheckpointError: the class does not resolve; the message names it and the fixes.
     """
     module_name, _, qualname = path.partition(":")
-    hint = (
-        f"The checkpoint's module class {path!r} cannot be imported. Classes defined in "
-        "__main__ or inside a function are not importable: move the class into a module, "
-        "or pass module_class=YourClass to from_checkpoint()."
-    )
-    if module_name == "__main__" or "<locals>" in qualname or not qualname:
-        raise ValueError(hint)
+    if path in _registered:
+        return _registered[path]
+    if "<locals>" in qualname or not qualname or not module_name:
+        raise _untrusted(path, "was defined inside a function and can never be found by name")
+    module = sys.modules.get(module_name)
+    if module is None:
+        if not (trust_code or _trusted_module(module_name) or path in _entry_point_paths()):
+            reason = ("was defined in another script's __main__" if module_name == "__main__"
+                      else f"lives in {module_name!r}, which is not imported")
+            raise _untrusted(path, reason)
+        if module_name == "__main__":
+            raise _untrusted(path, "was defined in another script's __main__")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as err:
+            raise _untrusted(path, f"cannot be imported ({err})") from err
+    obj: Any = module
     try:
-        obj: Any = importlib.import_module(module_name)
         for part in qualname.split("."):
             obj = getattr(obj, part)
-    except (ImportError, AttributeError) as err:
-        raise ValueError(f"{hint} ({err})") from err
+    except AttributeError:
+        raise _untrusted(path, f"is not defined in {module_name!r}") from None
     if not isinstance(obj, type):
-        raise ValueError(f"{path!r} is not a class; received {type(obj).__name__}.")
+        raise _untrusted(path, f"is a {type(obj).__name__}, not a class")
     return obj
 
 

@@ -9,10 +9,11 @@ from typing import Any
 import numpy as np
 
 from rlmodule_core.checkpoint import safetensors
-from rlmodule_core.checkpoint.errors import CorruptCheckpointError
+from rlmodule_core.checkpoint.errors import CheckpointError, CorruptCheckpointError
 from rlmodule_core.checkpoint.metadata import corrupt_file_error, sha256_file
+from rlmodule_core.checkpoint.paths import is_symlink
 
-__all__ = ["load_state_file", "save_state_file"]
+__all__ = ["load_state_file", "read_state_header", "save_state_file"]
 
 
 def save_state_file(path: Path, state: Mapping[str, Any]) -> str:
@@ -20,20 +21,57 @@ def save_state_file(path: Path, state: Mapping[str, Any]) -> str:
     return safetensors.write(path, state)
 
 
+def _check_regular(path: Path) -> None:
+    if is_symlink(path):
+        raise CheckpointError(f"Checkpoint file {path} is a symbolic link; a checkpoint holds only regular files.")
+    if not path.is_file():
+        raise CorruptCheckpointError(f"Checkpoint file {path} is missing.")
+
+
 def load_state_file(path: Path, *, sha256: str | None = None) -> dict[str, np.ndarray]:
-    """Reads a safetensors state file; with ``sha256``, first checks the file against it.
+    """Reads a safetensors state file; with ``sha256``, checks the file against it.
+
+    The header is validated before the data is read, and the data is hashed as it is
+    read (one pass over the file).
 
     Raises:
         CorruptCheckpointError: the file is missing, altered (sha256) or malformed.
     """
-    if not path.is_file():
-        raise CorruptCheckpointError(f"Checkpoint file {path} is missing.")
+    _check_regular(path)
     try:
         state, digest = safetensors.read(path)
     except (OSError, safetensors.SafetensorsError) as err:
-        if sha256 is not None and sha256_file(path) != sha256:
+        if sha256 is not None and not isinstance(err, OSError) and _digest_or_none(path) != sha256:
             raise corrupt_file_error(path) from err
-        raise CorruptCheckpointError(f"Checkpoint file {path} cannot be read: {err}") from err
+        raise _unreadable(path, err) from err
     if sha256 is not None and digest != sha256:
         raise corrupt_file_error(path)
     return state
+
+
+def _digest_or_none(path: Path) -> str | None:
+    try:
+        return sha256_file(path)
+    except OSError:
+        return None
+
+
+def read_state_header(path: Path) -> safetensors.Header:
+    """The validated safetensors header of a state file (no tensor data is read).
+
+    Raises:
+        CorruptCheckpointError: the file is missing or its header is malformed.
+    """
+    _check_regular(path)
+    try:
+        return safetensors.read_file_header(path)
+    except (OSError, safetensors.SafetensorsError) as err:
+        raise _unreadable(path, err) from err
+
+
+def _unreadable(path: Path, err: Exception) -> CorruptCheckpointError:
+    if isinstance(err, OSError):
+        return CorruptCheckpointError(f"Checkpoint file {path} cannot be read: {err.strerror or err}.")
+    return CorruptCheckpointError(
+        f"Checkpoint file {path} is corrupted or truncated: {err}. Re-save the checkpoint."
+    )

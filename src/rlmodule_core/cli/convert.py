@@ -107,6 +107,7 @@ def convert_checkpoint(
     *,
     inference_only: bool = False,
     atol: float = 1e-4,
+    trust_code: bool = False,
 ) -> ConversionReport:
     """Writes the checkpoint at ``source`` as a ``framework`` checkpoint at ``output``.
 
@@ -120,6 +121,9 @@ def convert_checkpoint(
         CheckpointError: the source is missing, not a checkpoint, or corrupted.
         ImportError: ``framework`` is not installed.
         ValueError: a native module (not portable), or outputs that disagree beyond ``atol``.
+
+    ``trust_code=True`` lets the source checkpoint name module classes that must be
+    imported (see ``RLModule.from_checkpoint``).
     """
     from rlmodule_core.backend import registry
     from rlmodule_core.checkpoint import read_metadata
@@ -128,7 +132,8 @@ def convert_checkpoint(
     source, output = Path(source), Path(output)
     target = registry.canonical_name(framework)
     metadata = read_metadata(source)
-    flags = {"inference_only": True} if inference_only else {}
+    flags: dict[str, Any] = {"inference_only": True} if inference_only else {}
+    flags["trust_code"] = trust_code
     converted = RLModule.from_checkpoint(source, framework=target, **flags)
     reference = converted if target == "numpy" else RLModule.from_checkpoint(source, framework="numpy", **flags)
     worst, count = compare_modules(reference, converted)

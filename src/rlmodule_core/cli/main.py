@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -16,9 +17,16 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def _inspect(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    if Path(args.path).is_file():
+        from rlmodule_core.cli.onnx import inspect_onnx
+
+        return inspect_onnx(args.path, args.json)
     from rlmodule_core.checkpoint.inspect import describe, format_text
 
     info = describe(args.path)
+    # json.dumps escapes control characters itself; the text form escapes them explicitly.
     print(json.dumps(info, indent=2) if args.json else format_text(info))
     return EXIT_OK if info["checksums_ok"] else EXIT_FAILED
 
@@ -26,7 +34,10 @@ def _inspect(args: argparse.Namespace) -> int:
 def _convert(args: argparse.Namespace) -> int:
     from rlmodule_core.cli.convert import convert_checkpoint
 
-    report = convert_checkpoint(args.path, args.to, args.out, inference_only=args.inference_only, atol=args.atol)
+    report = convert_checkpoint(
+        args.path, args.to, args.out, inference_only=args.inference_only, atol=args.atol,
+        trust_code=args.trust_code,
+    )
     slim = " (inference-only)" if report.inference_only else ""
     print(
         f"Converted {report.source} ({report.source_framework}) -> {report.output} "
@@ -44,32 +55,30 @@ def _train(args: argparse.Namespace) -> int:
         args.algo, args.env, framework=args.framework, config=args.config, seed=args.seed,
         steps=args.steps, out=args.out, eval_every=args.eval_every, eval_episodes=args.eval_episodes,
         stop_at_solve=not args.no_early_stop, solve_return=args.solve_return, resume=args.resume,
-        num_env_runners=args.num_env_runners, env_config=_env_config(args.env_config), policies=args.policies,
+        num_env_runners=args.num_env_runners, overrides=args.set, env_config=args.env_config,
+        confirm_episodes=args.confirm_episodes, tensorboard=args.tensorboard, policies=args.policies,
     )
-    solved = (
-        f"solved after {result.solve_env_steps:,} env steps in {result.solve_time_s:.0f} s"
-        if result.solved else "not solved"
-    )
+    if result.solved:
+        train_return = "n/a" if result.solve_train_return is None else f"{result.solve_train_return:.1f}"
+        solved = (
+            f"solved (confirmed: {result.solve_confirm_return:.1f} over {args.confirm_episodes} fresh greedy "
+            f"episodes) after {result.solve_env_steps:,} env steps in {result.solve_time_s:.0f} s, "
+            f"training return then {train_return}"
+        )
+    else:
+        solved = "not solved"
     final = "n/a" if result.final_eval_return is None else f"{result.final_eval_return:.1f}"
+    train_now = "n/a" if result.train_return is None else f"{result.train_return:.1f}"
     print(
-        f"{result.env_steps:,} env steps in {result.wall_time_s:.0f} s ({result.steps_per_s:,.0f} steps/s); "
-        f"{solved}; final evaluation return {final}.\n"
+        f"{result.env_steps:,} env steps in {result.wall_time_s:.0f} s ({result.steps_per_s:,.0f} steps/s training; "
+        f"evaluation {result.eval_share:.0%} of the time); {solved}; final evaluation return {final}, "
+        f"training return (last 100 episodes) {train_now}.\n"
         f"Run directory: {result.out} (checkpoint/, metrics.csv, metrics.json, learning_curve.png)"
     )
+    if result.interrupted:
+        print(f"Interrupted by {result.interrupted}; continue with: rlmodule train --resume {result.out}")
+        return 128 + int(getattr(signal.Signals, result.interrupted))
     return EXIT_OK
-
-
-def _env_config(text: str | None) -> dict | None:
-    """``--env-config`` JSON -> the env constructor's keyword arguments."""
-    if text is None:
-        return None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"--env-config expects a JSON object such as '{{\"num_agents\": 2}}'; {err} in {text!r}.") from None
-    if not isinstance(value, dict):
-        raise ValueError(f"--env-config expects a JSON object such as '{{\"num_agents\": 2}}'; received {text!r}.")
-    return value
 
 
 def _eval_multi_agent(args: argparse.Namespace) -> int:
@@ -78,7 +87,7 @@ def _eval_multi_agent(args: argparse.Namespace) -> int:
     from rlmodule_core.train.multi_agent.run import evaluate_multi_agent_checkpoint
 
     scores, metrics, module = evaluate_multi_agent_checkpoint(
-        args.checkpoint, args.env, episodes=args.episodes, framework=args.framework,
+        args.checkpoint, args.env, episodes=args.episodes, framework=args.framework, trust_code=args.trust_code,
     )
     print(f"{len(scores)} greedy episodes on {module.framework}, every agent with its module:")
     for key, value in metrics.items():
@@ -92,14 +101,15 @@ def _eval_multi_agent(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from rlmodule_core.train.loop import evaluate_checkpoint
     from rlmodule_core.train.multi_agent.run import is_multi_agent_checkpoint
 
     if is_multi_agent_checkpoint(args.checkpoint):
         return _eval_multi_agent(args)
 
-    from rlmodule_core.train.loop import evaluate_checkpoint
-
-    returns, module = evaluate_checkpoint(args.checkpoint, args.env, episodes=args.episodes, framework=args.framework)
+    returns, module = evaluate_checkpoint(
+        args.checkpoint, args.env, episodes=args.episodes, framework=args.framework, trust_code=args.trust_code,
+    )
     print(
         f"{len(returns)} greedy episodes on {module.framework}: return {np.mean(returns):.1f} ± {np.std(returns):.1f} "
         f"(min {np.min(returns):.1f}, max {np.max(returns):.1f})"
@@ -114,7 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Framework-agnostic RL modules. Checkpoints written by any backend (torch, tf, jax, "
             "numpy) can be inspected without a framework and converted to any installed one."
         ),
-        epilog="Exit status: 0 success, 1 a check failed (corrupted checkpoint), 2 bad input.",
+        epilog="Exit status: 0 success, 1 a check failed (a corrupted, malformed or untrusted "
+        "checkpoint), 2 bad usage.",
     )
     parser.add_argument("--version", action="version", version=f"rlmodule-core {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -124,13 +135,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="train an algorithm on a gymnasium env (the main job)",
         description=(
             "Train PPO or DQN with the default module on any backend, evaluating the greedy policy "
-            "periodically. Stops when the evaluation return reaches the env's reward threshold "
-            "(e.g. 475 for CartPole-v1) or after --steps. Writes OUT/checkpoint (learner state; the "
-            "module checkpoint is OUT/checkpoint/module), metrics.csv, metrics.json and "
-            "learning_curve.png. Bad input (unknown env, algorithm, framework or config key; an "
-            "action space the algorithm cannot handle) fails before training starts."
+            "periodically. Stops when solved or after --steps. Solved means confirmed: when a periodic "
+            "evaluation (--eval-episodes) reaches the env's reward threshold (e.g. 475 for CartPole-v1), "
+            "--confirm-episodes more greedy episodes on fresh seeds must reach it too, else training "
+            "goes on; the checkpoint at the stop is the confirmed policy. Writes OUT/checkpoint (learner "
+            "state; the module checkpoint is OUT/checkpoint/module), metrics.csv (appended as each "
+            "iteration ends), metrics.json and learning_curve.png. Ctrl-C (SIGINT) or SIGTERM ends the "
+            "run after the current iteration with all of these written. Bad input (unknown env, "
+            "algorithm, framework or config key; an action space the algorithm cannot handle) fails "
+            "before training starts."
         ),
-        epilog="Example: rlmodule train --algo ppo --env CartPole-v1 --framework jax --seed 1",
+        epilog=(
+            "Example: rlmodule train --algo ppo --env CartPole-v1 --framework jax --seed 1. "
+            "Exit status: 0 done, 2 bad input, 128+N stopped by signal N (resume with --resume OUT)."
+        ),
     )
     train.add_argument("--algo", default="ppo", help="ppo or dqn (default ppo)")
     train.add_argument("--env", default="CartPole-v1",
@@ -141,12 +159,24 @@ def build_parser() -> argparse.ArgumentParser:
                        help="torch, tf, jax (default: $RLMODULE_FRAMEWORK, else torch)")
     train.add_argument("--config", default=None, metavar="FILE",
                        help="a .toml or .json file of algorithm settings (keys of PPOConfig/DQNConfig)")
+    train.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="override one config key (repeatable); dotted keys reach into tables, values are TOML: "
+             "--set lr=1e-3 --set model.use_lstm=true --set model.fcnet_hiddens=[32,32]",
+    )
+    train.add_argument("--env-config", default=None, metavar="JSON",
+                       help="keyword arguments of the env as a JSON object, e.g. '{\"max_episode_steps\": 200}'")
     train.add_argument("--seed", type=int, default=0, help="seeds weights, envs and sampling (default 0)")
     train.add_argument("--steps", type=int, default=None, help="env steps (default ppo 500000, dqn 100000)")
     train.add_argument("--out", default=None, help="run directory (default runs/<algo>-<env>-<framework>-<time>)")
     train.add_argument("--eval-every", type=int, default=None, help="env steps between evaluations")
     train.add_argument("--eval-episodes", type=int, default=20, help="episodes per evaluation (default 20)")
-    train.add_argument("--no-early-stop", action="store_true", help="train all --steps even when solved")
+    train.add_argument("--confirm-episodes", type=int, default=100,
+                       help="greedy episodes on fresh seeds that confirm a solve (default 100)")
+    train.add_argument("--no-early-stop", action="store_true",
+                       help="train all --steps even when solved (the first confirmed solve is still reported)")
+    train.add_argument("--tensorboard", action="store_true",
+                       help="also write TensorBoard event files to OUT/tensorboard (needs tensorboard)")
     train.add_argument("--solve-return", type=float, default=None,
                        help="evaluation return that counts as solved (default: the env's reward threshold)")
     train.add_argument("--resume", default=None, metavar="DIR", help="continue the run in DIR")
@@ -154,8 +184,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--num-env-runners", type=int, default=None, metavar="N",
         help="sample on N Ray actors (ppo; needs the ray extra); 0, the default, samples in this process",
     )
-    train.add_argument("--env-config", default=None, metavar="JSON",
-                       help="the env constructor's keyword arguments, e.g. '{\"num_agents\": 2}'")
     train.add_argument(
         "--policies", default=None, choices=["independent", "shared"],
         help="multi-agent envs: one module per agent (module ID = agent ID) or one shared module "
@@ -177,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--env", default=None, help="gymnasium env id (default: the run's env)")
     evaluate.add_argument("--episodes", type=int, default=20, help="episodes (default 20)")
     evaluate.add_argument("--framework", default=None, help="restore on this backend (default: the recorded one)")
+    _add_trust_code(evaluate)
     evaluate.set_defaults(run=_eval)
 
     inspect = commands.add_parser(
@@ -189,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
             "header: no framework is imported."
         ),
     )
-    inspect.add_argument("path", help="a checkpoint directory (written by save_to_path)")
+    inspect.add_argument("path", help="a checkpoint directory (written by save_to_path), or an exported .onnx file")
     inspect.add_argument("--json", action="store_true", help="print machine-readable JSON")
     inspect.set_defaults(run=_inspect)
 
@@ -210,22 +239,49 @@ def build_parser() -> argparse.ArgumentParser:
         help="drop training-only parameters (value heads, critics, target networks)",
     )
     convert.add_argument("--atol", type=float, default=1e-4, help="allowed output difference (default 1e-4)")
+    _add_trust_code(convert)
     convert.set_defaults(run=_convert)
+
+    from rlmodule_core.cli.onnx import add_export_parser
+
+    add_export_parser(commands, _add_trust_code)
     return parser
 
 
+def _add_trust_code(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--trust-code", action="store_true",
+        help="import the module classes the checkpoint names (runs their code; only for "
+             "checkpoints from a source you trust). Without it, only rlmodule-core's, the "
+             "backends' and registered classes restore.",
+    )
+
+
+def _one_line(err: BaseException) -> str:
+    from rlmodule_core.checkpoint.inspect import escape
+
+    return escape(" ".join(str(err).split("\n")))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``rlmodule`` console script."""
-    from rlmodule_core.checkpoint import CorruptCheckpointError
+    """Entry point of the ``rlmodule`` console script.
+
+    Any problem with a checkpoint prints one line and exits 1; bad usage exits 2.
+    """
+    from rlmodule_core.checkpoint import CheckpointError, NotACheckpointError
 
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except CorruptCheckpointError as err:
-        print(f"rlmodule {args.command}: error: {err}", file=sys.stderr)
+    except NotACheckpointError as err:  # a wrong path is a usage error, not a bad checkpoint
+        print(f"rlmodule {args.command}: error: {_one_line(err)}", file=sys.stderr)
+        return EXIT_USAGE
+    except CheckpointError as err:
+        print(f"rlmodule {args.command}: error: {_one_line(err)}", file=sys.stderr)
         return EXIT_FAILED
-    except (ImportError, ValueError, KeyError) as err:
-        print(f"rlmodule {args.command}: error: {err}", file=sys.stderr)
+    except (ImportError, ValueError, KeyError, TypeError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"rlmodule {args.command}: error: {_one_line(message)}", file=sys.stderr)
         return EXIT_USAGE
 
 

@@ -33,7 +33,11 @@ class RemoteEnvRunner:
         self, runner_id: int, spec: Mapping[str, Any], env: EnvSpec, num_envs: int, seed: int | None = None
     ) -> None:
         self.runner_id = runner_id
-        self.module = RLModuleSpec.from_dict({**spec, "inference_only": True, "learner_only": False}).build()
+        # The spec comes from the driver (the user's own code), not from a file: its class
+        # may need importing in this worker process, so it is trusted.
+        self.module = RLModuleSpec.from_dict(
+            {**spec, "inference_only": True, "learner_only": False}, trust_code=True
+        ).build()
         self.runner = EnvRunner(env, num_envs, seed=seed)
         if (self.runner.observation_space, self.runner.action_space) != (
             self.module.observation_space, self.module.action_space,

@@ -50,6 +50,7 @@ class RemoteSampler:
         return rollouts
 
     def metrics(self) -> dict[str, float]:
+        """The weights version and the batches requested, received and lost so far."""
         counts = self.group.counts
         return {
             "weights_version": self.group.weights_version,
@@ -61,10 +62,13 @@ class RemoteSampler:
         }
 
     def get_state(self) -> dict[str, Any]:
+        """The group's counters and env seeds as JSON, for resuming a run."""
         return self.group.get_state()
 
     def set_state(self, state: dict[str, Any]) -> None:
+        """Restores :meth:`get_state`'s result."""
         self.group.set_state(state)
 
     def close(self) -> None:
+        """Stops the env-runner actors (and Ray, when the group started it)."""
         self.group.stop()

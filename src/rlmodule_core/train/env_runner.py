@@ -11,8 +11,9 @@ there: one conversion instead of a dozen small framework ops per step.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import gymnasium as gym
@@ -22,7 +23,54 @@ from rlmodule_core import envs as _builtin_envs  # noqa: F401 - registers the bu
 from rlmodule_core.backend import registry
 from rlmodule_core.columns import Columns
 
+__all__ = ["EnvRunner", "EnvSpec", "make_vector_env", "to_env_actions"]
+
 EnvSpec = str | Callable[[], gym.Env]
+
+#: Envs stepped together by ``EnvRunner.evaluate`` (one batched forward pass per step).
+EVAL_ENVS = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class GymEnvFactory:
+    """``gym.make(env_id, **kwargs)`` as a picklable factory (remote runners build their envs with it).
+
+    Example:
+        >>> factory = GymEnvFactory("CartPole-v1", {"max_episode_steps": 200})
+        >>> env = factory()
+    """
+
+    env_id: str
+    kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __call__(self) -> gym.Env:
+        _check_env_id(self.env_id)
+        try:
+            return gym.make(self.env_id, **self.kwargs)
+        except TypeError as err:
+            raise ValueError(
+                f"The env config {dict(self.kwargs)!r} does not fit {self.env_id!r}: {err}. Pass only keyword "
+                "arguments its constructor (or gymnasium.make, e.g. max_episode_steps) accepts."
+            ) from None
+
+
+def env_spec_with_config(env: EnvSpec, env_config: Mapping[str, Any] | None) -> EnvSpec:
+    """``env`` itself without a config; with one, a :class:`GymEnvFactory` (``env`` must be an id)."""
+    if not env_config:
+        return env
+    if not isinstance(env, str):
+        raise ValueError(f"An env config needs a gymnasium env id; received the factory {env!r}.")
+    return GymEnvFactory(env, dict(env_config))
+
+
+def _check_env_id(env: str) -> None:
+    try:
+        gym.spec(env)
+    except gym.error.Error as err:
+        raise ValueError(
+            f"Unknown environment {env!r} ({err}). Expected a registered gymnasium id such "
+            "as 'CartPole-v1'; list them with gymnasium.pprint_registry()."
+        ) from None
 
 
 def make_vector_env(env: EnvSpec, num_envs: int) -> gym.vector.VectorEnv:
@@ -36,13 +84,7 @@ def make_vector_env(env: EnvSpec, num_envs: int) -> gym.vector.VectorEnv:
     """
     kwargs = {"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}
     if isinstance(env, str):
-        try:
-            gym.spec(env)
-        except gym.error.Error as err:
-            raise ValueError(
-                f"Unknown environment {env!r} ({err}). Expected a registered gymnasium id such "
-                "as 'CartPole-v1'; list them with gymnasium.pprint_registry()."
-            ) from None
+        _check_env_id(env)
         return gym.make_vec(env, num_envs=num_envs, vectorization_mode="sync", vector_kwargs=kwargs)
     return gym.vector.SyncVectorEnv([env] * num_envs, **kwargs)
 
@@ -134,21 +176,35 @@ class EnvRunner:
             self._returns[i], self._lengths[i] = 0.0, 0
             self.num_episodes += 1
 
-    def evaluate(self, module: Any, num_episodes: int = 20, *, seed: int = 10_000) -> list[float]:
-        """Plays ``num_episodes`` greedy episodes in a fresh env; returns their returns."""
-        env = make_vector_env(self.env_spec, 1)
-        returns = []
+    def evaluate(
+        self, module: Any, num_episodes: int = 20, *, seed: int = 10_000, num_envs: int | None = None
+    ) -> list[float]:
+        """Plays ``num_episodes`` greedy episodes in fresh vectorized envs; returns their returns.
+
+        ``num_envs`` envs (default ``min(num_episodes, EVAL_ENVS)``) step together, env ``i``
+        seeded ``seed + i``, and each plays a fixed share of the episodes: the count per env
+        is set in advance, so short episodes are not over-represented.
+        """
+        if num_episodes < 1:
+            raise ValueError(f"Expected num_episodes >= 1; received {num_episodes}.")
+        n = max(1, min(num_envs or EVAL_ENVS, num_episodes))
+        quota = [num_episodes // n + (i < num_episodes % n) for i in range(n)]
+        env = make_vector_env(self.env_spec, n)
+        returns: list[list[float]] = [[] for _ in range(n)]
+        totals = np.zeros(n)
         obs, _ = env.reset(seed=seed)
-        total = 0.0
-        while len(returns) < num_episodes:
-            actions, _ = self._act(module, obs, explore=False)
-            obs, reward, terminated, truncated, _ = env.step(to_env_actions(actions, self.action_space))
-            total += float(reward[0])
-            if terminated[0] or truncated[0]:
-                returns.append(total)
-                total = 0.0
-        env.close()
-        return returns
+        try:
+            while any(len(r) < q for r, q in zip(returns, quota)):
+                actions, _ = self._act(module, obs, explore=False)
+                obs, reward, terminated, truncated, _ = env.step(to_env_actions(actions, self.action_space))
+                totals += reward
+                for i in np.flatnonzero(terminated | truncated):
+                    if len(returns[i]) < quota[i]:
+                        returns[i].append(float(totals[i]))
+                    totals[i] = 0.0
+        finally:
+            env.close()
+        return [r for per_env in returns for r in per_env]
 
     def get_state(self) -> dict[str, Any]:
         """Counters and the sampling generator's state (JSON), for resuming a run."""
@@ -160,6 +216,7 @@ class EnvRunner:
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
+        """Restores :meth:`get_state`'s result."""
         self.num_env_steps = int(state["num_env_steps"])
         self.num_episodes = int(state["num_episodes"])
         self.episode_returns.extend(state["episode_returns"])
@@ -167,6 +224,7 @@ class EnvRunner:
             self._rng.bit_generator.state = state["rng"]
 
     def close(self) -> None:
+        """Closes the environments."""
         self.env.close()
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from rlmodule_core.apis import SelfSupervisedLossAPI, TargetNetworkAPI
+from rlmodule_core.backend.contract import check_optimizer
 from rlmodule_core.checkpoint import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -32,6 +33,8 @@ from rlmodule_core.checkpoint import (
 )
 from rlmodule_core.multi_rl_module import DEFAULT_MODULE_ID, MultiRLModule
 from rlmodule_core.rl_module import RLModule
+
+__all__ = ["LEARNER_STATE_FILE", "Learner", "LearnerConfig", "config_from_json"]
 
 LEARNER_STATE_FILE = "learner_state.safetensors"
 
@@ -87,12 +90,13 @@ class Learner:
             if isinstance(sub, TargetNetworkAPI) and not any("target" in k for k in sub.get_state()):
                 sub.make_target_networks()
         self._modules = modules
-        self._optimizers = {
-            module_id: sub.backend.make_optimizer(
+        self._optimizers = {}
+        for module_id, sub in modules.items():
+            optimizer = sub.backend.make_optimizer(
                 sub, lr=self.config.lr, grad_clip=self.config.grad_clip, eps=self.config.adam_eps
             )
-            for module_id, sub in modules.items()
-        }
+            check_optimizer(optimizer, sub.backend.name)
+            self._optimizers[module_id] = optimizer
         self.num_updates = 0
 
     # ---- losses ---------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from rlmodule_core.rl_module import RLModule
 from rlmodule_core.spec import RLModuleSpec
-from rlmodule_core.train.env_runner import EnvRunner, EnvSpec
+from rlmodule_core.train.env_runner import EnvRunner, EnvSpec, env_spec_with_config
 from rlmodule_core.train.learner import Learner, LearnerConfig
 from rlmodule_core.train.sampling import LocalSampler, Sampler
 
@@ -35,12 +35,15 @@ class Algorithm:
     module_class: ClassVar[type[RLModule]]
     #: Whether ``train_iteration`` samples through ``self.sampler`` (so remote runners work).
     supports_env_runners: ClassVar[bool] = False
+    #: model_config keys the module reads beyond DefaultModelConfig's (checked with ``--set``).
+    extra_model_keys: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self, config: LearnerConfig, env: EnvSpec, *, framework: str | None = None, seed: int = 0,
-        total_env_steps: int | None = None, num_env_runners: int = 0,
+        total_env_steps: int | None = None, num_env_runners: int = 0, env_config: dict[str, Any] | None = None,
     ) -> None:
         self._check_env_runners(num_env_runners)
+        env = env_spec_with_config(env, env_config)
         self.config = config
         self.seed = seed
         self.total_env_steps = total_env_steps
@@ -89,17 +92,19 @@ class Algorithm:
         return self.sampler.num_env_steps
 
     def model_config(self) -> dict[str, Any]:
+        """The module's ``model_config``: the config's ``model`` field (the seed is added at build)."""
         return dict(getattr(self.config, "model", {}) or {})
 
     def check_spaces(self, observation_space: Any, action_space: Any) -> None:
         """Raises ValueError for spaces the algorithm cannot handle (before any training)."""
 
     def train_iteration(self) -> dict[str, Any]:
+        """Samples, updates the learner and returns the iteration's metrics (floats by name)."""
         raise NotImplementedError
 
-    def evaluate(self, num_episodes: int = 20) -> list[float]:
-        """Greedy returns of ``num_episodes`` episodes with ``forward_inference``."""
-        return self.runner.evaluate(self.module, num_episodes)
+    def evaluate(self, num_episodes: int = 20, *, seed: int = 10_000) -> list[float]:
+        """Greedy returns of ``num_episodes`` episodes with ``forward_inference`` (envs seeded from ``seed``)."""
+        return self.runner.evaluate(self.module, num_episodes, seed=seed)
 
     def _extra_state(self) -> dict[str, Any]:
         return {}

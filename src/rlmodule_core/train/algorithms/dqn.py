@@ -15,6 +15,7 @@ import numpy as np
 
 from rlmodule_core.columns import Columns
 from rlmodule_core.modules import DefaultDQNRLModule
+from rlmodule_core.modules.dqn import DQN_DEFAULTS
 from rlmodule_core.train.algorithms.base import Algorithm
 from rlmodule_core.train.algorithms.replay_buffer import ReplayBuffer
 from rlmodule_core.train.learner import Learner, LearnerConfig
@@ -110,6 +111,7 @@ class DQN(Algorithm):
     config_class = DQNConfig
     learner_class = DQNLearner
     module_class = DefaultDQNRLModule
+    extra_model_keys = tuple(DQN_DEFAULTS)
 
     def __init__(self, config: DQNConfig, env, **kwargs: Any) -> None:
         super().__init__(config, env, **kwargs)
@@ -117,6 +119,7 @@ class DQN(Algorithm):
         self._rng = np.random.default_rng(self.seed)
 
     def model_config(self) -> dict[str, Any]:
+        """The config's ``model`` plus the epsilon schedule the module explores with."""
         return {**super().model_config(), "epsilon": self.config.epsilon}
 
     def check_spaces(self, observation_space: gym.Space, action_space: gym.Space) -> None:

@@ -145,14 +145,14 @@ class MultiAgentAlgorithm:
             metrics[f"agent/{agent}/episode_return_mean"] = _mean(returns)
         return metrics
 
-    def evaluate(self, num_episodes: int = 20) -> list[float]:
+    def evaluate(self, num_episodes: int = 20, *, seed: int = 10_000) -> list[float]:
         """Greedy episodes; each episode's score is its lowest module's return.
 
         A module's return in an episode is the mean over the agents it played, so a mean
         score >= 475 on MultiAgentCartPole means every module solved it. The per-module
         and per-agent means are in ``self.evaluation_metrics``.
         """
-        episodes = self.runner.evaluate(self.module, num_episodes)
+        episodes = self.runner.evaluate(self.module, num_episodes, seed=seed)
         scores, self.evaluation_metrics = summarize_evaluation(episodes, self.mapping.agent_modules)
         return scores
 

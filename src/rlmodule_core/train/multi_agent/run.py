@@ -137,7 +137,7 @@ def _module_dir(path: Path) -> Path:
 
 def evaluate_multi_agent_checkpoint(
     path: str | os.PathLike, env: Any = None, *, episodes: int = 20, framework: str | None = None,
-    env_config: Mapping[str, Any] | None = None, seed: int = 10_000,
+    env_config: Mapping[str, Any] | None = None, seed: int = 10_000, trust_code: bool = False,
 ) -> tuple[list[float], dict[str, float], Any]:
     """Plays greedy episodes with every agent on its module; returns scores, per-module/agent means, module.
 
@@ -161,7 +161,7 @@ def evaluate_multi_agent_checkpoint(
     if env is None:
         raise ValueError("Pass --env: the checkpoint does not say which environment it was trained on.")
     env_config = env_config if env_config is not None else run.get("env_config") or extra.get("env_config") or {}
-    module = RLModule.from_checkpoint(module_dir, framework=framework, inference_only=True)
+    module = RLModule.from_checkpoint(module_dir, framework=framework, inference_only=True, trust_code=trust_code)
     stored = extra.get("multi_agent") or {}
     probe = make_multi_agent_env(env, env_config)
     try:

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import batch, build, states_equal
-from rlm_test_modules import TinyPolicy
 
 from rlmodule_core import Columns
+from rlmodule_core.testing.helpers import batch, build, states_equal
+from rlmodule_core.testing.modules import TinyPolicy
 from rlmodule_core.train.algorithms import DQN, PPO, DQNConfig, PPOConfig
 from rlmodule_core.train.learner import Learner, LearnerConfig
 

@@ -1,4 +1,9 @@
-"""Helpers for the conformance suite: building, converting outputs, comparing."""
+"""Helpers of the conformance suite: building, converting outputs, comparing.
+
+Example:
+    >>> module = build(TinyPolicy, "torch", model_config={"seed": 0})
+    >>> out = numpy_tree(module.forward_inference(batch(3)), "torch")
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,11 @@ import gymnasium as gym
 import numpy as np
 
 import rlmodule_core as rlm
+
+__all__ = [
+    "ACT", "EVERY_OBS", "OBS", "assert_tree_close", "batch", "build", "every_layer_batch",
+    "numpy_tree", "states_equal",
+]
 
 OBS = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
 ACT = gym.spaces.Discrete(3)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
-from helpers import assert_tree_close, numpy_tree, states_equal
 
 import rlmodule_core as rlm
 from rlmodule_core import Columns
 from rlmodule_core.modules import DefaultDQNRLModule, DefaultPPORLModule, DefaultSACRLModule
 from rlmodule_core.modules.dqn import epsilon_at
+from rlmodule_core.testing.helpers import assert_tree_close, numpy_tree, states_equal
 
 CARTPOLE = (gym.spaces.Box(-np.inf, np.inf, (4,), np.float32), gym.spaces.Discrete(2))
 PENDULUM = (gym.spaces.Box(-8.0, 8.0, (3,), np.float32), gym.spaces.Box(-2.0, 2.0, (1,), np.float32))

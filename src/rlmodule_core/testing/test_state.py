@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import assert_tree_close, batch, build, numpy_tree, states_equal
-from rlm_test_modules import TinyPolicy
+
+from rlmodule_core.testing.helpers import assert_tree_close, batch, build, numpy_tree, states_equal
+from rlmodule_core.testing.modules import TinyPolicy
 
 
 def test_set_state_makes_two_modules_equal(framework):

@@ -1,9 +1,19 @@
-"""Small neutral modules the tests build on every backend (importable by class path)."""
+"""Small neutral modules the conformance suite builds on every backend.
+
+Importable by class path (``rlmodule_core.testing.modules:TinyPolicy``), so checkpoints
+of them restore anywhere.
+
+Example:
+    >>> from rlmodule_core.testing.helpers import build
+    >>> module = build(TinyPolicy, "numpy")
+"""
 
 from __future__ import annotations
 
 from rlmodule_core import Block, Columns, RLModule
 from rlmodule_core.apis import InferenceOnlyAPI, TargetNetworkAPI, ValueFunctionAPI
+
+__all__ = ["MLP", "EveryLayer", "FreeBias", "KwargsEcho", "QWithTarget", "TinyPolicy", "WidePolicy"]
 
 
 class MLP(Block):
@@ -131,16 +141,3 @@ class FreeBias(RLModule):
     def _forward(self, batch, **kwargs):
         mean = self.mean(batch[Columns.OBS])
         return {"mean": mean, "log_std": self.log_std(self.ops.zeros_like(mean))}
-
-
-from rlmodule_numpy import NumpyRLModule  # noqa: E402 - the neutral classes above need no backend
-
-
-class NativeNumpyPolicy(NumpyRLModule):
-    """A module written for one backend: it must not move to another framework."""
-
-    def setup(self):
-        self.pi = self.nn.Dense(self.observation_space.shape[0], self.action_space.n)
-
-    def _forward(self, batch, **kwargs):
-        return {Columns.ACTION_DIST_INPUTS: self.pi(batch[Columns.OBS])}

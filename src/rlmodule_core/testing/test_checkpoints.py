@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import (
+
+import rlmodule_core as rlm
+from rlmodule_core.testing.helpers import (
     ACT,
     EVERY_OBS,
     OBS,
@@ -16,9 +18,7 @@ from helpers import (
     numpy_tree,
     states_equal,
 )
-from rlm_test_modules import EveryLayer, TinyPolicy
-
-import rlmodule_core as rlm
+from rlmodule_core.testing.modules import EveryLayer, TinyPolicy
 
 
 def test_save_and_from_checkpoint_round_trip(framework, tmp_path):
@@ -33,7 +33,7 @@ def test_save_and_from_checkpoint_round_trip(framework, tmp_path):
     )
     metadata = json.loads((tmp_path / "ckpt" / "metadata.json").read_text())
     assert metadata["framework"] == framework
-    assert metadata["class"] == "rlm_test_modules:TinyPolicy"
+    assert metadata["class"] == "rlmodule_core.testing.modules:TinyPolicy"
 
 
 def test_restore_from_path_loads_weights_in_place(framework, tmp_path):

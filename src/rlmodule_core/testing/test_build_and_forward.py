@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import (
+
+import rlmodule_core as rlm
+from rlmodule_core import Columns
+from rlmodule_core.testing.helpers import (
     ACT,
     EVERY_OBS,
     OBS,
@@ -14,10 +17,7 @@ from helpers import (
     every_layer_batch,
     numpy_tree,
 )
-from rlm_test_modules import MLP, EveryLayer, KwargsEcho, TinyPolicy
-
-import rlmodule_core as rlm
-from rlmodule_core import Columns
+from rlmodule_core.testing.modules import MLP, EveryLayer, KwargsEcho, TinyPolicy
 
 
 def test_spec_build_binds_the_neutral_class(framework, backend):
@@ -171,7 +171,7 @@ def test_multi_rl_module_routes_batches(framework):
 
 
 def test_bias_layer_is_a_free_parameter(framework):
-    from rlm_test_modules import FreeBias
+    from rlmodule_core.testing.modules import FreeBias
 
     module = build(FreeBias, framework)
     state = module.get_state()

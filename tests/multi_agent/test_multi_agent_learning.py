@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import states_equal
 
 import rlmodule_core as rlm
+from rlmodule_core.testing.helpers import states_equal
 from rlmodule_core.train.algorithms import DQNConfig, PPOConfig
 from rlmodule_core.train.multi_agent import MultiAgentDQN, MultiAgentPPO
 

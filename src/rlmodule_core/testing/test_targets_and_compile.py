@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import assert_tree_close, batch, build, numpy_tree, states_equal
-from rlm_test_modules import QWithTarget, TinyPolicy
 
 from rlmodule_core import Columns
+from rlmodule_core.testing.helpers import assert_tree_close, batch, build, numpy_tree, states_equal
+from rlmodule_core.testing.modules import QWithTarget, TinyPolicy
 
 
 def _q(module, framework, b):

@@ -1,0 +1,9 @@
+"""The shipped suite's fixtures (rlmodule_core.testing.fixtures)."""
+
+from rlmodule_core.testing.fixtures import (  # noqa: F401 - fixtures are found by name
+    backend,
+    cartpole_spaces,
+    framework,
+    ops,
+    pendulum_spaces,
+)
