@@ -66,7 +66,7 @@ def torch(session: nox.Session) -> None:
     _install(session, "torch,multiagent,test")
     _pytest(session, "torch", *SHIPPED_SUITE, "tests/torch", "tests/multi_agent", DOCS_CODE)
     session.run("python", "examples/06_dqn_target_networks.py")
-    session.run("python", "examples/07_multi_agent.py")
+    session.run("python", "examples/04_multi_agent.py")
 
 
 @nox.session(python=PYTHON)
