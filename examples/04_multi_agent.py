@@ -74,7 +74,7 @@ class PoleAndPendulum(MultiAgentEnv):
 print("A CartPole agent and a Pendulum agent (different spaces, so independent modules by default):")
 algo = MultiAgentPPO(CONFIG, PoleAndPendulum, framework=FRAMEWORK, seed=0)
 print(f"  {algo.module['pole'].action_space} and {algo.module['pendulum'].action_space} in one MultiRLModule")
-train(algo, 3)
+train(algo, 4)  # 4 x 64 steps: each Pendulum episode (200 steps) ends within the run
 with tempfile.TemporaryDirectory() as tmp:
     algo.save_to_path(Path(tmp) / "checkpoint")
     # The run's module checkpoint is the MultiRLModule; each sub-module restores on its own.
