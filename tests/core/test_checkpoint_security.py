@@ -564,3 +564,12 @@ def test_inspect_of_a_learner_checkpoint_describes_its_module(tmp_path, capsys):
     # It is a checkpoint of this format holding exactly its files: a save may replace it.
     make().save_to_path(root)
     assert sorted(os.listdir(root)) == ["metadata.json", "module_state.safetensors"]
+
+
+def test_a_box_without_dtype_is_a_named_checkpoint_error_for_restore_and_inspect(tmp_path):
+    # Found by the fuzzer: inspect printed the space and raised KeyError('dtype').
+    path = Path(make().save_to_path(tmp_path / "c"))
+    rewrite(path, lambda m: m["ctor"]["observation_space"].pop("dtype"))
+    for call in (lambda: rlm.RLModule.from_checkpoint(path), lambda: describe(path)):
+        with pytest.raises(CheckpointError, match=r"observation_space.*dtype.* is missing"):
+            call()

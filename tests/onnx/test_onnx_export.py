@@ -134,11 +134,11 @@ def test_export_from_a_module_object_matches_its_checkpoint(checkpoints, tmp_pat
 
 def test_any_neutral_module_exports(tmp_path):
     # Not a default module: a user's RLModule with a user's Block, written against self.nn.
-    from rlm_test_modules import TinyPolicy
+    from rlm_onnx_cases import TwoTowerPolicy
 
     module = rlm.RLModuleSpec(
-        module_class=TinyPolicy, observation_space=BOX4, action_space=gym.spaces.Discrete(3),
-        model_config={"hidden": 8, "seed": 3}, framework="numpy",
+        module_class=TwoTowerPolicy, observation_space=BOX4, action_space=gym.spaces.Discrete(3),
+        model_config={"seed": 3}, framework="numpy",
     ).build()
     checkpoint = module.save_to_path(tmp_path / "tiny")
     assert export_and_compare(checkpoint, tmp_path / "tiny.onnx", with_actions=True) <= TOL

@@ -24,7 +24,7 @@ from rlm_onnx_cases import (
 
 import rlmodule_core as rlm
 from rlmodule_core import Columns
-from rlmodule_core.testing.selection import selected_backends
+from rlmodule_core.testing import selected_backends
 
 TOL = 1e-5
 FRAMEWORKS = [f for f in selected_backends() if f in ("torch", "tf", "jax")]

@@ -154,6 +154,34 @@ def export_and_compare(checkpoint: str | Path, out: str | Path, *, with_actions:
     return worst
 
 
+# ---- a user's own neutral module (not a default one) ------------------------------------------
+
+
+class Tower(Block):
+    """Dense, ELU, LayerNorm."""
+
+    def setup(self, size_in: int, size: int):
+        self.dense = self.nn.Dense(size_in, size, activation="elu")
+        self.norm = self.nn.LayerNorm(size)
+
+    def forward(self, x):
+        return self.norm(self.dense(x))
+
+
+class TwoTowerPolicy(RLModule):
+    """Two towers over the observation, concatenated, normalized log-probabilities out."""
+
+    def setup(self):
+        n = self.observation_space.shape[0]
+        self.towers = self.nn.List([Tower(n, 8), Tower(n, 8)])
+        self.pi = self.nn.Dense(16, self.action_space.n)
+
+    def _forward(self, batch, **kwargs):
+        obs = batch[Columns.OBS]
+        features = self.ops.concatenate([tower(obs) for tower in self.towers], axis=-1)
+        return {Columns.ACTION_DIST_INPUTS: self.ops.log_softmax(self.pi(features), axis=-1)}
+
+
 # ---- modules that cannot be exported (errors must name the op and the layer) ---------------------
 
 

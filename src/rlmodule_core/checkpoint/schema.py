@@ -243,6 +243,9 @@ def _space(c: _Checker, value: Any, where: str, depth: int, budget: list[int]) -
                            "a list" if kind == "Tuple" else "an object")
         items = enumerate(children) if kind == "Tuple" else children.items()
         return sum(_space(c, child, f"{where}.spaces[{key!r}]", depth + 1, budget) for key, child in items)
+    if kind == "Box" and "dtype" not in value:
+        # space_from_json needs it, and inspect prints it: refuse it here, named.
+        raise CheckpointError(f"{c.file}: required field '{where}.dtype' is missing.")
     if "dtype" in value:
         dtype = c.typed(value["dtype"], str, f"{where}.dtype", "a dtype name")
         if dtype not in _SPACE_DTYPES:
