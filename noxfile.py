@@ -55,31 +55,32 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def core(session: nox.Session) -> None:
     """No framework installed: the shipped suite on NumPy, the core tests and the examples."""
-    _install(session, "test")
-    _pytest(session, "numpy", *SHIPPED_SUITE, "tests/core")
+    _install(session, "multiagent,test")
+    _pytest(session, "numpy", *SHIPPED_SUITE, "tests/core", "tests/multi_agent")
     session.run("python", "examples/01_quickstart.py")
 
 
 @nox.session(python=PYTHON)
 def torch(session: nox.Session) -> None:
     """The shipped conformance suite and torch-specific tests on PyTorch."""
-    _install(session, "torch,test")
-    _pytest(session, "torch", *SHIPPED_SUITE, "tests/torch", DOCS_CODE)
+    _install(session, "torch,multiagent,test")
+    _pytest(session, "torch", *SHIPPED_SUITE, "tests/torch", "tests/multi_agent", DOCS_CODE)
     session.run("python", "examples/06_dqn_target_networks.py")
+    session.run("python", "examples/04_multi_agent.py")
 
 
 @nox.session(python=PYTHON)
 def tf(session: nox.Session) -> None:
     """The shipped conformance suite and TF-specific tests on TensorFlow / Keras 3."""
-    _install(session, "tf,test")
-    _pytest(session, "tf", *SHIPPED_SUITE, "tests/tf", DOCS_CODE)
+    _install(session, "tf,multiagent,test")
+    _pytest(session, "tf", *SHIPPED_SUITE, "tests/tf", "tests/multi_agent", DOCS_CODE)
 
 
 @nox.session(python=PYTHON)
 def jax(session: nox.Session) -> None:
     """The shipped conformance suite and JAX-specific tests on JAX / Flax NNX."""
-    _install(session, "jax,test")
-    _pytest(session, "jax", *SHIPPED_SUITE, "tests/jax", DOCS_CODE)
+    _install(session, "jax,multiagent,test")
+    _pytest(session, "jax", *SHIPPED_SUITE, "tests/jax", "tests/multi_agent", DOCS_CODE)
 
 
 @nox.session(python=PYTHON)

@@ -58,7 +58,7 @@ def _train(args: argparse.Namespace) -> int:
         steps=args.steps, out=args.out, eval_every=args.eval_every, eval_episodes=args.eval_episodes,
         stop_at_solve=not args.no_early_stop, solve_return=args.solve_return, resume=args.resume,
         num_env_runners=args.num_env_runners, overrides=args.set, env_config=args.env_config,
-        confirm_episodes=args.confirm_episodes, tensorboard=args.tensorboard,
+        confirm_episodes=args.confirm_episodes, tensorboard=args.tensorboard, policies=args.policies,
     )
     if result.solved:
         train_return = "n/a" if result.solve_train_return is None else f"{result.solve_train_return:.1f}"
@@ -83,10 +83,31 @@ def _train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _eval_multi_agent(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from rlmodule_core.train.multi_agent.run import evaluate_multi_agent_checkpoint
+
+    scores, metrics, module = evaluate_multi_agent_checkpoint(
+        args.checkpoint, args.env, episodes=args.episodes, framework=args.framework, trust_code=args.trust_code,
+    )
+    print(f"{len(scores)} greedy episodes on {module.framework}, every agent with its module:")
+    for key, value in metrics.items():
+        name = key.removesuffix("/eval_return_mean")
+        kind = "agent " + name.removeprefix("agent/") if name.startswith("agent/") else "module " + name
+        print(f"  {kind}: return {value:.1f}")
+    print(f"  lowest module per episode: {np.mean(scores):.1f} ± {np.std(scores):.1f}")
+    return EXIT_OK
+
+
 def _eval(args: argparse.Namespace) -> int:
     import numpy as np
 
     from rlmodule_core.train.loop import evaluate_checkpoint
+    from rlmodule_core.train.multi_agent.run import is_multi_agent_checkpoint
+
+    if is_multi_agent_checkpoint(args.checkpoint):
+        return _eval_multi_agent(args)
 
     returns, module = evaluate_checkpoint(
         args.checkpoint, args.env, episodes=args.episodes, framework=args.framework, trust_code=args.trust_code,
@@ -132,7 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     train.add_argument("--algo", default="ppo", help="ppo or dqn (default ppo)")
-    train.add_argument("--env", default="CartPole-v1", help="a gymnasium env id (default CartPole-v1)")
+    train.add_argument("--env", default="CartPole-v1",
+                       help="a gymnasium env id (default CartPole-v1), a multi-agent env (MultiAgentCartPole-v1) "
+                            "or pettingzoo:<module or registry id> (e.g. pettingzoo:pettingzoo.classic.rps_v2, "
+                            "pettingzoo:classic/rps-v2)")
     train.add_argument("--framework", default=None,
                        help="torch, tf, jax (default: $RLMODULE_FRAMEWORK, else torch)")
     train.add_argument("--config", default=None, metavar="FILE",
@@ -161,6 +185,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--num-env-runners", type=int, default=None, metavar="N",
         help="sample on N Ray actors (ppo; needs the ray extra); 0, the default, samples in this process",
+    )
+    train.add_argument(
+        "--policies", default=None, choices=["independent", "shared"],
+        help="multi-agent envs: one module per agent (module ID = agent ID) or one shared module "
+             "(default: shared when all agents have the same spaces); a mapping goes in the config "
+             "file's [multi_agent] table",
     )
     train.set_defaults(run=_train)
 

@@ -134,9 +134,7 @@ class EnvRunnerGroup:
         sample_timeout_s: float | None = None,
         max_restarts: int = 100,
     ) -> None:
-        spec = module_spec.to_dict() if isinstance(module_spec, RLModuleSpec) else dict(module_spec)
-        # Resolved here: an actor's RLMODULE_FRAMEWORK may differ from this process's.
-        spec["framework"] = registry.resolve_framework(framework or spec.get("framework"))
+        spec = self._spec_dict(module_spec, framework)
         envs = [num_envs_per_runner] * num_runners if isinstance(num_envs_per_runner, int) else list(num_envs_per_runner)
         if num_runners < 1 or len(envs) != num_runners or min(envs) < 1:
             raise ValueError(
@@ -163,8 +161,22 @@ class EnvRunnerGroup:
         except RayError as err:
             self.stop()
             raise RuntimeError(
-                f"An env runner could not start (module spec {spec['module_class']}, env {env!r}): {err}"
+                f"An env runner could not start (module spec {spec.get('module_class', 'multi')}, env {env!r}): {err}"
             ) from err
+
+    #: The actor class (a subclass may sample another kind of env, e.g. multi-agent).
+    runner_actor: Any = _RemoteRunner
+
+    def _spec_dict(self, module_spec: Any, framework: str | None) -> dict[str, Any]:
+        """The JSON form of the runners' module spec, its framework resolved."""
+        spec = module_spec.to_dict() if isinstance(module_spec, RLModuleSpec) else dict(module_spec)
+        # Resolved here: an actor's RLMODULE_FRAMEWORK may differ from this process's.
+        spec["framework"] = registry.resolve_framework(framework or spec.get("framework"))
+        return spec
+
+    def _runner_args(self) -> tuple:
+        """Arguments after ``(runner_id, spec, env, num_envs, seed)`` of the actor's constructor."""
+        return ()
 
     # ---- introspection ---------------------------------------------------------------------
     @property
@@ -290,7 +302,9 @@ class EnvRunnerGroup:
         if self._seed is not None:
             seed = int(np.random.SeedSequence([self._seed, slot.runner_id, slot.incarnation]).generate_state(1)[0])
         options = {"num_cpus": self.num_cpus_per_runner, "max_restarts": 0, "max_task_retries": 0}
-        return _RemoteRunner.options(**options).remote(slot.runner_id, self._spec, self._env, slot.num_envs, seed)
+        return self.runner_actor.options(**options).remote(
+            slot.runner_id, self._spec, self._env, slot.num_envs, seed, *self._runner_args()
+        )
 
     def _fail(self, slot: _Slot, seq: int | None, err: BaseException) -> None:
         """Records the failure and replaces the slot's actor with a fresh one."""

@@ -119,6 +119,10 @@ KNOWN_THRESHOLDS = {"Pendulum-v1": -200.0}
 def _solve_threshold(env: str) -> float | None:
     import gymnasium as gym
 
+    from rlmodule_core.envs.multi_agent import is_multi_agent_env, multi_agent_reward_threshold
+
+    if is_multi_agent_env(env):
+        return multi_agent_reward_threshold(env)
     try:
         threshold = gym.spec(env).reward_threshold
     except gym.error.Error:
@@ -148,6 +152,7 @@ def train(
     tensorboard: bool = False,
     on_iteration: Callable[[dict[str, Any]], None] | None = None,
     handle_signals: bool = True,
+    policies: str | None = None,
 ) -> RunResult:
     """Trains until ``steps`` env steps, or until the policy is solved when
     ``stop_at_solve``, then writes the run directory.
@@ -174,6 +179,11 @@ def train(
     ``overrides`` are ``--set KEY=VALUE`` items applied over ``config``; ``env_config``
     (a dict or a JSON object) holds keyword arguments of the env's constructor.
 
+    A multi-agent env (``MultiAgentCartPole-v1``, ``pettingzoo:<module or id>``) trains a
+    MultiRLModule, one module per agent or one shared (``policies``: "independent" or
+    "shared"), or as the config file's ``[multi_agent]`` table maps them (see
+    ``rlmodule_core.train.multi_agent`` and docs/multi-agent.md).
+
     Example:
         >>> result = train("ppo", "CartPole-v1", framework="jax", seed=1, out="runs/ppo-jax")
         >>> result.solved, result.solve_env_steps
@@ -196,7 +206,10 @@ def train(
             settings["num_env_runners"] = num_env_runners
         out = Path(resume)
     else:
+        from rlmodule_core.train.multi_agent.run import split_config
+
         key, _ = _algorithm(algo)
+        config, multi_agent = split_config(config, env, policies)
         settings = {
             "algo": key, "env": env, "framework": registry.resolve_framework(framework), "seed": seed,
             "steps": steps or DEFAULT_STEPS[key], "eval_every": eval_every or DEFAULT_EVAL_EVERY[key],
@@ -205,6 +218,8 @@ def train(
             "config": dataclasses.asdict(build_config(key, config, overrides)),
             "env_config": parse_env_config(env_config),
         }
+        if multi_agent is not None:
+            settings["multi_agent"] = multi_agent
         out = Path(out) if out is not None else Path("runs") / f"{key}-{env}-{settings['framework']}-{int(time.time())}"
         if (out / RUN_FILE).exists():
             raise ValueError(f"{out} already holds a run; continue it with --resume {out}, or pass another --out.")
@@ -219,11 +234,17 @@ def train(
         check_tensorboard()
     key, algo_cls = _algorithm(settings["algo"])
     registry.get_backend(settings["framework"])  # ImportError naming the extra, before anything starts
-    algorithm = algo_cls(
-        build_config(key, settings["config"]), settings["env"], framework=settings["framework"],
-        seed=settings["seed"], total_env_steps=settings["steps"], num_env_runners=settings.get("num_env_runners", 0),
-        env_config=settings.get("env_config") or None,
-    )
+    if "multi_agent" in settings:
+        from rlmodule_core.train.multi_agent import MULTI_AGENT_ALGORITHMS
+        from rlmodule_core.train.multi_agent.run import build_algorithm
+
+        algorithm = build_algorithm(settings, MULTI_AGENT_ALGORITHMS[key], build_config(key, settings["config"]))
+    else:
+        algorithm = algo_cls(
+            build_config(key, settings["config"]), settings["env"], framework=settings["framework"],
+            seed=settings["seed"], total_env_steps=settings["steps"],
+            num_env_runners=settings.get("num_env_runners", 0), env_config=settings.get("env_config") or None,
+        )
     log = None
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -303,6 +324,7 @@ class _Run:
             "eval_return_mean": float(np.mean(returns)), "eval_return_std": float(np.std(returns)),
             "eval_episodes": len(returns),
         }
+        record.update(getattr(algorithm, "evaluation_metrics", {}))  # per module and agent (multi-agent)
         if self.threshold is not None and self.solve is None and record["eval_return_mean"] >= self.threshold:
             confirm = self._evaluate(settings["confirm_episodes"], CONFIRM_SEED + 1000 * self.confirmations)
             self.confirmations += 1
@@ -359,7 +381,7 @@ class _Run:
                 self.stopped_by_callback = True
                 break
             if self.bar is not None:
-                info = {"return": metrics["episode_return_mean"]}
+                info = {"return": metrics["episode_return_mean"], **_module_returns(metrics)}
                 if self.log.evaluations:
                     info["eval"] = self.log.evaluations[-1]["eval_return_mean"]
                 self.bar.update(algorithm.num_env_steps, info)
@@ -377,6 +399,11 @@ class _Run:
             title=f"{settings['algo'].upper()} on {settings['env']} ({settings['framework']})",
             solved_at=self.threshold,
         )
+        if "multi_agent" in settings:
+            from rlmodule_core.train.multi_agent.run import plot_module_curves
+
+            plot_module_curves(self.log.rows, self.log.evaluations, self.out / "learning_curve_modules.png",
+                               title=f"{settings['algo'].upper()} on {settings['env']}: return per module")
         solve = self.solve or {}
         return RunResult(
             out=str(self.out.absolute()), env_steps=algorithm.num_env_steps, wall_time_s=summary["wall_time_s"],
@@ -386,6 +413,12 @@ class _Run:
             solve_train_return=solve.get("train_return_mean"), train_return=summary["train_return_mean"],
             eval_share=summary["eval_share"], interrupted=self.stop.signal,
         )
+
+
+def _module_returns(metrics: dict[str, Any]) -> dict[str, Any]:
+    """A multi-agent run's training return per module, for the progress bar."""
+    suffix = "/episode_return_mean"
+    return {k[: -len(suffix)]: v for k, v in metrics.items() if k.endswith(suffix) and not k.startswith("agent/")}
 
 
 def evaluate_checkpoint(
@@ -398,7 +431,16 @@ def evaluate_checkpoint(
     from rlmodule_core.checkpoint import METADATA_FILE, read_metadata
     from rlmodule_core.rl_module import RLModule
     from rlmodule_core.train.env_runner import EnvRunner, env_spec_with_config
+    from rlmodule_core.train.multi_agent.run import (
+        evaluate_multi_agent_checkpoint,
+        is_multi_agent_checkpoint,
+    )
 
+    if is_multi_agent_checkpoint(path):  # the scores: each episode's lowest module return
+        scores, _, multi = evaluate_multi_agent_checkpoint(
+            path, env, episodes=episodes, framework=framework, seed=seed, trust_code=trust_code,
+        )
+        return scores, multi
     path = Path(path)
     env_config = None
     if (path / RUN_FILE).is_file():
