@@ -6,4 +6,6 @@ from rlmodule_core.testing.fixtures import (  # noqa: F401 - fixtures are found 
     framework,
     ops,
     pendulum_spaces,
+    pytest_collection_modifyitems,
+    pytest_configure,
 )

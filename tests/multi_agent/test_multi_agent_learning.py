@@ -19,11 +19,13 @@ SMALL = {"fcnet_hiddens": [32, 32], "fcnet_kernel_initializer": "orthogonal",
          "fcnet_kernel_initializer_kwargs": {"gain": 2**0.5}}
 
 
-def _needs_gradients(framework):
-    if framework == "numpy":
-        with pytest.raises(ValueError, match="cannot train"):
-            MultiAgentPPO(PPOConfig(), CARTPOLE, framework="numpy")
-        pytest.skip("the numpy backend computes no gradients (checked that it says so)")
+# Every test here trains: NumPy is deselected (rlmodule_core.testing.fixtures).
+pytestmark = pytest.mark.trains
+
+
+def test_multi_agent_training_refuses_a_backend_without_gradients():
+    with pytest.raises(ValueError, match="cannot train"):
+        MultiAgentPPO(PPOConfig(), CARTPOLE, framework="numpy")
 
 
 @pytest.mark.parametrize("policies", ["independent", "shared"])
@@ -32,7 +34,6 @@ def test_two_cartpole_agents_beat_a_random_policy(framework, policies):
     iterations (3,072 env steps) each module's last 10 training episodes average 61-92 and
     its greedy evaluation 118-500 (independent, seeds 3-5, torch; shared modules learn
     faster); the bars are 44 (twice random, 5.5 standard errors above it) and 100."""
-    _needs_gradients(framework)
     config = PPOConfig(lr=3e-3, anneal_lr=False, rollout_length=64, model=SMALL)
     algo = MultiAgentPPO(config, CARTPOLE, framework=framework, seed=3, env_config={"num_agents": 2},
                          multi_agent={"policies": policies})
@@ -64,7 +65,6 @@ def test_pettingzoo_rps_learner_exploits_a_frozen_opponent(framework):
     episodes average about 10 (seeds 0-2, torch); the bar, 5, is 5.5 standard errors
     above random and half of what learning reaches. The frozen opponent must not change.
     """
-    _needs_gradients(framework)
     config = PPOConfig(lr=3e-3, anneal_lr=False, rollout_length=64, model={"fcnet_hiddens": [32]})
     algo = MultiAgentPPO(
         config, RPS, framework=framework, seed=0, env_config={"max_cycles": 25},
@@ -92,7 +92,6 @@ def test_pettingzoo_rps_learner_exploits_a_frozen_opponent(framework):
 
 
 def test_multi_agent_dqn_trains_each_module_and_keeps_frozen_ones(framework):
-    _needs_gradients(framework)
     config = DQNConfig(learning_starts=100, train_batch_size=16, target_update_frequency=20,
                        model={"fcnet_hiddens": [16]})
     algo = MultiAgentDQN(config, CARTPOLE, framework=framework, seed=0,
@@ -109,7 +108,6 @@ def test_multi_agent_dqn_trains_each_module_and_keeps_frozen_ones(framework):
 
 
 def test_checkpoint_holds_the_multi_rl_module_and_resume_continues(framework, tmp_path):
-    _needs_gradients(framework)
     config = PPOConfig(rollout_length=32, model={"fcnet_hiddens": [16]})
     kwargs = {"framework": framework, "total_env_steps": 10_000, "multi_agent": {"policies": "independent"}}
     algo = MultiAgentPPO(config, CARTPOLE, seed=5, **kwargs)

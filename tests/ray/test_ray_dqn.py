@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
+import ray  # noqa: F401 - this folder runs where ray is installed
+import torch  # noqa: F401 - this folder runs where torch is installed
 
 from rlmodule_core.train.algorithms import DQN
 from rlmodule_core.train.loop import build_config
-
-pytest.importorskip("ray")
-pytest.importorskip("torch")
 
 
 def test_dqn_replay_is_fed_by_two_runners_with_broadcast_weights(ray_instance):

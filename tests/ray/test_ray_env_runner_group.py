@@ -8,14 +8,13 @@ import time
 import gymnasium as gym
 import numpy as np
 import pytest
+import ray
 from rlm_ray_envs import FailingCartPole
 
 import rlmodule_core as rlm
 from rlmodule_core import Columns
-from rlmodule_core.modules import DefaultPPORLModule
-
-ray = pytest.importorskip("ray")
 from rlmodule_core.distributed import EnvRunnerGroup, RemoteSampler, SampleCounts  # noqa: E402
+from rlmodule_core.modules import DefaultPPORLModule
 
 OBS = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import ray  # noqa: F401 - this folder runs where ray is installed
+import torch  # noqa: F401 - this folder runs where torch is installed
 
 from rlmodule_core.train.algorithms import DQNConfig, PPOConfig
 from rlmodule_core.train.multi_agent import MultiAgentDQN, MultiAgentPPO
-
-pytest.importorskip("ray")
-pytest.importorskip("torch")
 
 CONFIG = PPOConfig(lr=3e-3, anneal_lr=False, rollout_length=64, model={"fcnet_hiddens": [32, 32]})
 

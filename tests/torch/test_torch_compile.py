@@ -8,9 +8,7 @@ from __future__ import annotations
 import pickle
 
 import pytest
-
-torch = pytest.importorskip("torch")
-
+import torch
 from rlmodule_torch.module import COMPILED_ATTRIBUTES  # noqa: E402
 
 import rlmodule_core as rlm  # noqa: E402

@@ -7,9 +7,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
-
-torch = pytest.importorskip("torch")
-
+import torch
 from rlmodule_torch import ops  # noqa: E402
 
 import rlmodule_core as rlm  # noqa: E402

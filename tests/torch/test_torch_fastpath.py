@@ -7,10 +7,6 @@ import os
 import subprocess
 import sys
 
-import pytest
-
-torch = pytest.importorskip("torch")
-
 # Builds the default PPO module, runs one forward pass and reports what the fast path did.
 _PROBE = """
 import json

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-torch = pytest.importorskip("torch")
-
+import torch
 from rlmodule_numpy import nn as nnp  # noqa: E402
 from rlmodule_torch import nn as tnn  # noqa: E402
 

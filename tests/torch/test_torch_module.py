@@ -9,9 +9,7 @@ import warnings
 import gymnasium as gym
 import numpy as np
 import pytest
-
-torch = pytest.importorskip("torch")
-
+import torch
 from rlmodule_torch import TorchRLModule  # noqa: E402
 from rlmodule_torch import nn as tnn  # noqa: E402
 

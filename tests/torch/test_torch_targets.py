@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-torch = pytest.importorskip("torch")
-
+import torch
 from rlmodule_torch import make_target_network, update_target_network  # noqa: E402
 
 from rlmodule_core.testing.helpers import build  # noqa: E402

@@ -8,11 +8,12 @@ import pytest
 
 from rlmodule_core.cli.main import main
 
+# The whole module trains: NumPy is deselected (rlmodule_core.testing.fixtures).
+pytestmark = pytest.mark.trains
+
 
 @pytest.fixture
 def trainable(framework):
-    if framework == "numpy":
-        pytest.skip("the numpy backend computes no gradients (tests/core checks that it says so)")
     return framework
 
 

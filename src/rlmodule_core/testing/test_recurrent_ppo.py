@@ -46,9 +46,8 @@ def test_state_in_and_out_with_and_without_a_shared_critic(framework, shared):
     np.testing.assert_allclose(actor[Columns.ACTION_DIST_INPUTS], out[Columns.ACTION_DIST_INPUTS], rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.trains
 def test_recurrent_ppo_trains_on_sequences(framework):
-    if framework == "numpy":
-        pytest.skip("the numpy backend computes no gradients (tests/core checks that it says so)")
     config = build_config("ppo", None, [
         "model.use_lstm=true", "model.lstm_cell_size=16", "model.fcnet_hiddens=[16]", "model.max_seq_len=8",
         "rollout_length=32", "num_envs=2", "num_minibatches=2", "num_epochs=2",
