@@ -93,8 +93,12 @@ def map_leaves(fn: Callable[[Any], Any], tree: Any, keep: type | tuple[type, ...
         for key, value in tree.items():
             if isinstance(value, keep):
                 continue
-            # Leaves are mapped here rather than in a recursive call (one call less each).
-            new = map_leaves(fn, value, keep) if _is_nested(type(value)) else fn(value)
+            # Leaves are mapped here rather than in a recursive call, and the type look-up
+            # is inlined (one call less per leaf each).
+            nested = _NESTED_TYPES.get(type(value))
+            if nested is None:
+                nested = _is_nested(type(value))
+            new = map_leaves(fn, value, keep) if nested else fn(value)
             if new is not value:
                 if changed is None:
                     changed = {}
