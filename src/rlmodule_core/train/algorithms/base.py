@@ -73,7 +73,7 @@ class Algorithm:
             raise ValueError(
                 f"{type(self).__name__} does not sample on remote env runners yet; received "
                 f"num_env_runners={num_env_runners}. Use num_env_runners=0 (--num-env-runners 0), "
-                "or PPO for distributed sampling."
+                "or PPO or DQN for distributed sampling."
             )
 
     def _remote_sampler(self, spec: RLModuleSpec, env: EnvSpec, num_env_runners: int) -> Sampler:
