@@ -47,9 +47,9 @@ def _settler(backend: str, module: Any) -> Callable[[], None]:
     if backend != "jax":
         return lambda: None
     import jax
-    from rlmodule_jax.state import named_variables
+    from rlmodule_jax.state import named_state
 
-    return lambda: jax.block_until_ready([v.get_value() for v in named_variables(module).values()])
+    return lambda: jax.block_until_ready([v.get_value() for v in named_state(module).values()])
 
 
 def run(backend: str, rounds: int) -> list[Row]:

@@ -3,6 +3,8 @@
 The values equal RLlib's, so batches and outputs written for RLlib read the same here.
 """
 
+__all__ = ["Columns"]
+
 
 class Columns:
     """Batch and output keys (``Columns.OBS == "obs"``).

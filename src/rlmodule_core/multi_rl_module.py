@@ -27,6 +27,8 @@ from rlmodule_core.checkpoint import (
 from rlmodule_core.checkpointing import module_metadata
 from rlmodule_core.rl_module import RLModule, _as_list, _prepare_from_checkpoint
 
+__all__ = ["DEFAULT_MODULE_ID", "MultiRLModule"]
+
 DEFAULT_MODULE_ID = "default_policy"
 
 def check_module_id(module_id: Any, existing: Iterable[str] = ()) -> str:

@@ -34,6 +34,8 @@ from rlmodule_core.checkpoint import (
 from rlmodule_core.checkpointing import Checkpointable, module_metadata
 from rlmodule_core.distributions import get_action_dist_cls
 
+__all__ = ["RLModule", "StateMismatch"]
+
 if TYPE_CHECKING:
     from rlmodule_core.backend import Backend
     from rlmodule_core.multi_rl_module import MultiRLModule

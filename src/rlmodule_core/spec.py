@@ -27,6 +27,8 @@ from rlmodule_core.multi_rl_module import (
 from rlmodule_core.rl_module import RLModule, check_space, to_config_dict
 from rlmodule_core.spaces import space_from_json, space_to_json
 
+__all__ = ["MultiRLModuleSpec", "RLModuleSpec"]
+
 _SPEC_FIELDS = (
     "module_class", "observation_space", "action_space", "inference_only", "learner_only",
     "model_config", "framework",

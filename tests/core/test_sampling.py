@@ -31,11 +31,13 @@ def test_local_sampler_tags_rollouts_and_reports_each_finished_episode_once():
     assert sampler.get_state()["num_env_steps"] == 540
 
 
-def test_dqn_with_remote_runners_fails_before_training(tmp_path, capsys):
+def test_dqn_with_more_runners_than_envs_fails_before_training(tmp_path, capsys):
     from rlmodule_core.cli import main
 
     code = main(["train", "--algo", "dqn", "--framework", "numpy", "--num-env-runners", "2",
                  "--out", str(tmp_path / "run")])
     assert code == 2
-    assert "DQN does not sample on remote env runners" in capsys.readouterr().err
+    assert "needs num_envs >= num_env_runners; received num_env_runners=2. Pass --set num_envs=2" in (
+        capsys.readouterr().err
+    )
     assert not (tmp_path / "run").exists()

@@ -112,3 +112,20 @@ def test_bad_env_config_fails_before_training(tmp_path, capsys, text, message):
     err = capsys.readouterr().err
     assert re.search(message, err), err
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--set", "model.use_lstm=true", "--num-env-runners", "2"], "Recurrent PPO .* samples in this process only"),
+        (["--set", "model.use_lstm=true", "--set", "model.lstm_use_prev_reward=true"],
+         "does not feed previous actions or rewards"),
+        (["--algo", "sac", "--env", "CartPole-v1", "--set", "model.use_lstm=true"], "does not support use_lstm"),
+        (["--algo", "sac", "--env", "MountainCar-v0", "--set", "model.twin_qq=1"], r"Unknown model keys \['twin_qq'\]"),
+    ],
+)
+def test_settings_the_trainer_cannot_use_fail_before_training(tmp_path, capsys, argv, message):
+    out = tmp_path / "run"
+    assert main(["train", "--framework", "numpy", "--out", str(out), *argv]) == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert not out.exists()

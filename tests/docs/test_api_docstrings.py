@@ -32,6 +32,7 @@ DOCUMENTED_MODULES = [
     "rlmodule_torch",
     "rlmodule_tf",
     "rlmodule_jax",
+    "rlmodule_onnx",
 ]
 
 
@@ -126,3 +127,17 @@ def test_a_missing_docstring_is_found(tmp_path):
     module = griffe.GriffeLoader(search_paths=[str(tmp_path)]).load("pkg")
     found = [m for name in _public_names(module) for m in _undocumented(module[name], f"pkg.{name}")]
     assert found == ["pkg.A.method", "pkg.f"]
+
+
+def test_the_api_reference_lists_every_top_level_name(loader):
+    """A name added to rlmodule_core.__all__ gets a section on docs/api/core.md, and every
+    package of pyproject's package-dir one on docs/api/backends.md (or core.md)."""
+    core = loader.modules_collection["rlmodule_core"] if "rlmodule_core" in loader.modules_collection \
+        else loader.load("rlmodule_core")
+    page = (ROOT / "docs" / "api" / "core.md").read_text()
+    missing = [n for n in _public_names(core) if n != "__version__" and f"::: rlmodule_core.{n}\n" not in page]
+    assert not missing, f"docs/api/core.md has no section for rlmodule_core.{missing}"
+    backends_page = (ROOT / "docs" / "api" / "backends.md").read_text()
+    packages = _load_tools().tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
+    absent = [p for p in packages if p != "rlmodule_core" and f"::: {p}\n" not in backends_page]
+    assert not absent, f"docs/api/backends.md has no section for {absent}"

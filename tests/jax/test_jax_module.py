@@ -220,9 +220,19 @@ def test_list_and_dict_paths_are_canonical_and_shared_layers_listed_once():
     np.testing.assert_allclose(np.asarray(out["a"]), reference.forward_inference(obs_batch())["a"], atol=1e-5)
 
 
-def test_dict_keys_that_cannot_be_attributes_are_rejected():
+def test_dict_keys_that_cannot_be_state_paths_are_rejected():
     from rlmodule_jax import nn
 
-    for bad in ("a.b", "_hidden", "items", ""):
+    for bad in ("a.b", ""):
         with pytest.raises(ValueError, match="Rename the entry"):
             nn.Dict({bad: nn.Bias(1)})
+
+
+def test_dict_keeps_insertion_order_through_split_and_merge():
+    from flax import nnx
+    from rlmodule_jax import nn
+
+    heads = nn.Dict({"z": nn.Bias(1), "keys": nn.Bias(2), "_a": nn.Bias(3)})
+    copy = nnx.merge(*nnx.split(heads))
+    assert type(copy) is nn.Dict and list(copy) == ["z", "keys", "_a"]
+    assert copy["keys"].bias.shape == (2,)

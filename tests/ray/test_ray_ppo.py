@@ -59,9 +59,3 @@ def test_ppo_metrics_come_from_the_remote_runners(ray_instance):
         assert algo.num_env_steps == 1024 and algo.runner.num_env_steps == 0  # the driver's env never stepped
     finally:
         algo.close()
-
-
-def test_dqn_refuses_remote_runners_before_training(ray_instance, tmp_path):
-    with pytest.raises(ValueError, match="DQN does not sample on remote env runners"):
-        train("dqn", "CartPole-v1", framework="torch", num_env_runners=2, out=tmp_path / "dqn", progress=False)
-    assert not (tmp_path / "dqn").exists()

@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from rlmodule_tf import TfRLModule, keras, tf
-from rlmodule_tf.state import named_variables
+from rlmodule_tf.state import named_state
 from tf_test_modules import NativePolicy
 
 import rlmodule_core as rlm
@@ -33,7 +33,7 @@ def test_module_is_a_keras_model_whose_variables_are_the_state():
     assert isinstance(module, keras.Model) and isinstance(module, TfRLModule)
     state = module.get_state()
     assert len(module.trainable_variables) == len(module.weights) == len(state)
-    live = named_variables(module)
+    live = named_state(module)
     assert {id(v) for v in live.values()} == {id(v) for v in module.trainable_variables}
     for key, variable in live.items():
         np.testing.assert_array_equal(variable.numpy(), state[key])
@@ -64,7 +64,7 @@ def test_logp_gradients_reach_every_trainable_variable_of_default_ppo(share):
     module = build(DefaultPPORLModule, model_config={"fcnet_hiddens": [16, 16], "vf_share_layers": share})
     batch = {Columns.OBS: obs(8)}
     actions = np.arange(8) % ACT.n
-    keys = {id(v): k for k, v in named_variables(module).items()}
+    keys = {id(v): k for k, v in named_state(module).items()}
     with tf.GradientTape(persistent=True) as tape:
         out = module.forward_train(batch)
         dist = module.get_train_action_dist_cls().from_logits(out[Columns.ACTION_DIST_INPUTS])
@@ -94,7 +94,7 @@ def test_state_writes_in_place_and_batches_are_converted():
 
 
 def named_variables_key(module, variable):
-    return next(k for k, v in named_variables(module).items() if v is variable)
+    return next(k for k, v in named_state(module).items() if v is variable)
 
 
 def test_keras_style_call_runs_the_phases():

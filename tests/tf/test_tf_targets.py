@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from rlmodule_tf import keras, make_target_network, tf, update_target_network
-from rlmodule_tf.state import named_variables
+from rlmodule_tf.state import named_state
 
 import rlmodule_core as rlm
 from rlmodule_core import Columns
@@ -24,11 +24,11 @@ def build(cls, **kwargs):
 
 
 def values(layer):
-    return {k: v.numpy() for k, v in named_variables(layer).items()}
+    return {k: v.numpy() for k, v in named_state(layer).items()}
 
 
 def assert_frozen_copy(main, target):
-    main_vars, target_vars = named_variables(main), named_variables(target)
+    main_vars, target_vars = named_state(main), named_state(target)
     assert main_vars.keys() == target_vars.keys() and main_vars
     assert not {id(v) for v in main_vars.values()} & {id(v) for v in target_vars.values()}
     for key in main_vars:
@@ -68,7 +68,7 @@ def test_polyak_update_of_a_default_dqn_module():
     module = build(DefaultDQNRLModule, model_config={"fcnet_hiddens": [8]})
     module.make_target_networks()
     for main, target in module.get_target_network_pairs():
-        for variable in named_variables(main).values():
+        for variable in named_state(main).values():
             variable.assign(variable + 1.0)
         before = values(target)
         update_target_network(main, target, 0.25)

@@ -23,7 +23,8 @@ enclosing transformation compiles it.
 Per call:
 
 - The batch goes to ``jax.jit`` as is (NumPy leaves are converted by JAX; float64 becomes
-  float32 without x64).
+  float32 without x64). Containers keep their types (dicts, lists, tuples, namedtuples);
+  dict keys arrive in sorted order, as ``jax.jit`` flattens them.
 - Keyword arguments: ``bool``, ``str``, ``None`` and other hashable non-numbers are static
   (a new value compiles a new version), numbers and arrays are traced (a new value does
   not recompile), as in ``jax.jit``. Name numbers that must be static (e.g. a Python loop
@@ -35,15 +36,19 @@ Per call:
   trace time (static outputs); inference and exploration outputs get ``stop_gradient``.
 - Variables the forward pass updates (``nnx.BatchStat`` in train mode, an
   ``nnx.Rngs`` counter) are written back to the module after the call.
-- Python side effects in a forward pass run only while tracing (once per batch shape and
-  static arguments), as with any ``jax.jit``; use ``jit=False`` (or ``jax.disable_jit()``)
-  to run them on every call.
+- A forward pass that assigns an attribute of its module (``self.last = ...``) would do
+  so only while tracing, on a copy: it is detected while tracing, and the module runs
+  eagerly from then on, with one warning (``rlmodule_core.backend.compiling``). Other
+  Python side effects (printing, appending to an outside list) run only while tracing,
+  as with any ``jax.jit``; use ``jit=False`` (or ``jax.disable_jit()``) to run them on
+  every call.
 - A phase that cannot be traced (Python control flow on values, arguments JAX cannot
   take) runs eagerly instead, with one warning; errors that also happen eagerly are raised.
 """
 
 from __future__ import annotations
 
+import contextvars
 import warnings
 import weakref
 from collections.abc import Iterable
@@ -53,7 +58,23 @@ import jax
 import numpy as np
 from flax import nnx
 
+from rlmodule_core.backend.compiling import ForwardSideEffect, check_options, warn_side_effect
+
 from . import prng
+
+__all__ = [
+    "compile_module",
+    "compiled_forwards",
+    "CompiledForwards",
+    "invalidate",
+    "OPTIONS",
+    "structure_version",
+    "TRACING",
+]
+
+#: True while a forward pass is being traced: the module's __setattr__ refuses then.
+TRACING: contextvars.ContextVar[bool] = contextvars.ContextVar("rlmodule_jax_tracing", default=False)
+_EAGER_HINT = 'rlm.get_backend("jax").compile(module, jit=False)'
 
 _COMPILED: weakref.WeakKeyDictionary[Any, CompiledForwards] = weakref.WeakKeyDictionary()
 
@@ -185,8 +206,12 @@ class CompiledForwards:
         def pure(values, batch, dynamic_kwargs, static_kwargs, rng):
             copy = nnx.merge(graphdef, jax.tree.unflatten(treedef, values))
             key = None if rng is None else jax.random.fold_in(rng[0], rng[1])
-            with prng.trace_stream(prng.TraceRng(key)) as trace_rng:
-                out = func(copy, batch, **dynamic_kwargs, **dict(static_kwargs))
+            tracing = TRACING.set(True)
+            try:
+                with prng.trace_stream(prng.TraceRng(key)) as trace_rng:
+                    out = func(copy, batch, **dynamic_kwargs, **dict(static_kwargs))
+            finally:
+                TRACING.reset(tracing)
             if trace_rng.used and rng is None:
                 phase.needs_rng = True  # this trace drew from a dummy key: the caller re-runs
             out, found_static = _finish_outputs(out, inference)
@@ -241,6 +266,11 @@ class CompiledForwards:
             dynamic, static_key = {}, ()
         try:
             out = self._run(phase, batch, dynamic, static_key)
+        except ForwardSideEffect as err:
+            result = eager()  # raises an error of the eager run as is, changing nothing
+            self.jit = False  # the whole module: one warning, not one per phase
+            warn_side_effect(err, fn.__name__, "jax.jit", _EAGER_HINT, stacklevel=4)
+            return result
         except Exception as err:
             result = eager()  # raises the error eagerly when it is not about tracing
             phase.eager = True
@@ -294,7 +324,14 @@ def structure_version(module: Any) -> int:
     return _VERSIONS.get(module, 0)
 
 
-def compile_module(module: Any, *, static_kwargs: Iterable[str] = (), jit: bool = True) -> Any:
+#: The options compile takes.
+OPTIONS = {
+    "static_kwargs": "names of numeric forward keyword arguments to treat as static",
+    "jit": "False runs the forward passes eagerly, default True",
+}
+
+
+def compile_module(module: Any, **options: Any) -> Any:
     """Sets how the forward passes of ``module`` are compiled; returns ``module`` itself.
 
     JAX modules are compiled by default (on their first forward call), so this is needed
@@ -312,8 +349,11 @@ def compile_module(module: Any, *, static_kwargs: Iterable[str] = (), jit: bool 
         >>> module.forward_inference({"obs": obs})   # traced once per batch shape
 
     Raises:
-        TypeError: ``module`` is not a JAX module or MultiRLModule.
+        TypeError: ``module`` is not a JAX module or MultiRLModule, or an unknown option.
     """
+    check_options("jax", options, OPTIONS)
+    static_kwargs: Iterable[str] = options.get("static_kwargs", ())
+    jit = bool(options.get("jit", True))
     if isinstance(static_kwargs, str):
         static_kwargs = (static_kwargs,)
     names = frozenset(static_kwargs)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextvars
 import secrets
-from collections.abc import Mapping
 from typing import Any
 
 import jax
@@ -16,41 +15,47 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from rlmodule_core.backend import tree
+from rlmodule_core.backend.compiling import ForwardSideEffect
+from rlmodule_core.backend.tree import map_leaves as _map_leaves
 from rlmodule_core.rl_module import RLModule
 
 from . import compile as _compile
 from . import nn, ops
 from . import state as _state
 
+__all__ = ["convert_batch", "JaxRLModule", "setup_rngs"]
 
-def to_jax(batch: Any) -> Any:
+
+def _convert_leaf(leaf: Any) -> Any:
+    if isinstance(leaf, np.ndarray):
+        return jnp.asarray(leaf, dtype=jnp.float32 if leaf.dtype == np.float64 else None)
+    return leaf
+
+
+def convert_batch(batch: Any, module: Any = None) -> Any:
     """Converts the NumPy leaves of a (nested) batch to ``jax.Array``; float64 -> float32.
 
-    Returns the batch object itself when nothing needs converting (no copy on the hot path).
+    Containers keep their types (``rlmodule_core.backend.tree``); returns the batch
+    object itself when nothing needs converting (no copy on the hot path). ``module`` is
+    not needed here; every backend's ``convert_batch`` takes it (torch places the leaves
+    on the module's device).
+
+    Example:
+        >>> convert_batch({"obs": np.zeros(2)})["obs"].dtype
+        dtype('float32')
     """
-    if isinstance(batch, jax.Array):
-        return batch
-    if isinstance(batch, np.ndarray):
-        return jnp.asarray(batch, dtype=jnp.float32 if batch.dtype == np.float64 else None)
-    if isinstance(batch, Mapping):
-        converted = {k: to_jax(v) for k, v in batch.items()}
-        same = all(converted[k] is v for k, v in batch.items())
-        return batch if same else converted
-    if isinstance(batch, list | tuple):
-        return type(batch)(to_jax(v) for v in batch)
-    return batch
+    return tree.map_leaves(_convert_leaf, batch, keep=jax.Array)
+
+
+def _stop_leaf_gradient(leaf: Any) -> Any:
+    # Concrete arrays carry no gradient to stop; only traced outputs need it.
+    return jax.lax.stop_gradient(leaf) if isinstance(leaf, jax.core.Tracer) else leaf
 
 
 def _stop_tracer_gradients(out: Any) -> Any:
-    """``stop_gradient`` on traced outputs; concrete arrays carry no gradient to stop."""
-    if isinstance(out, jax.core.Tracer):
-        return jax.lax.stop_gradient(out)
-    if isinstance(out, dict):
-        stopped = {k: _stop_tracer_gradients(v) for k, v in out.items()}
-        return out if all(stopped[k] is v for k, v in out.items()) else stopped
-    if isinstance(out, list | tuple) and any(isinstance(v, jax.core.Tracer | dict | list | tuple) for v in out):
-        return type(out)(_stop_tracer_gradients(v) for v in out)
-    return out
+    """``stop_gradient`` on traced outputs, the structure kept."""
+    return tree.map_leaves(_stop_leaf_gradient, out)
 
 
 # ---- seeded nnx.Rngs for native layers built in setup() -------------------------------------
@@ -137,6 +142,8 @@ class JaxRLModule(RLModule, nnx.Module):
 
     # Structural changes invalidate compiled forward passes (they hold a split of the module).
     def __setattr__(self, name: str, value: Any) -> None:
+        if _compile.TRACING.get():
+            raise ForwardSideEffect(type(self), name)  # caught by the compiled forward
         super().__setattr__(name, value)
         _compile.invalidate(self)
 
@@ -179,25 +186,25 @@ class JaxRLModule(RLModule, nnx.Module):
 
     @staticmethod
     def _eager(fn, batch, kwargs, inference: bool):
-        out = fn(to_jax(batch), **kwargs)
+        out = fn(_map_leaves(_convert_leaf, batch, jax.Array), **kwargs)
         return _stop_tracer_gradients(out) if inference else out
 
     # ---- state hooks ---------------------------------------------------------------------
     def _state_shapes(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
         return {
             key: (tuple(var.get_raw_value().shape), np.dtype(var.get_raw_value().dtype))
-            for key, var in _state.named_variables(self).items()
+            for key, var in _state.named_state(self).items()
         }
 
     def _state_read(self, keys: list[str]) -> dict[str, np.ndarray]:
-        variables = _state.named_variables(self)
+        variables = _state.named_state(self)
         return {key: _state.read(variables[key]) for key in keys}
 
     def _state_read_into(self, keys: list[str], out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        variables = _state.named_variables(self)
+        variables = _state.named_state(self)
         return {key: _state.read(variables[key], out.get(key)) for key in keys}
 
     def _state_write(self, state: dict[str, np.ndarray]) -> None:
-        variables = _state.named_variables(self)
+        variables = _state.named_state(self)
         for key, value in state.items():
             _state.write(variables[key], value)

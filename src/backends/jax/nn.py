@@ -17,12 +17,13 @@ Example:
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
+from flax.nnx import graph as nnx_graph
 
 from rlmodule_core.nn import block as _core_block
 from rlmodule_core.nn import conv
@@ -30,6 +31,21 @@ from rlmodule_core.nn import initializers as init
 from rlmodule_core.nn.block import layer_dict
 
 from . import ops
+
+__all__ = [
+    "Activation",
+    "activation_fn",
+    "Bias",
+    "Block",
+    "Conv2D",
+    "Dense",
+    "Dict",
+    "Flatten",
+    "LayerNorm",
+    "List",
+    "LSTM",
+    "Sequential",
+]
 
 
 def _param(array: Any) -> nnx.Param:
@@ -254,30 +270,92 @@ class List(nnx.List):
         super().__init__(layers)
 
 
-class Dict(nnx.Dict):
-    """A mapping of layers (an ``nnx.Dict``); state paths ``<key>.<param>``.
+class Dict(Mapping):
+    """A mapping of layers; state paths ``<key>.<param>`` (keys may not contain '.').
 
-    Keys are attribute names of the NNX module, so they may not contain '.', start with
-    '_' or shadow a method (``keys``, ``items``, ``train``, ...).
+    Any key works, as on every backend: keys starting with ``_`` and keys equal to a
+    method name (``"keys"``, ``"train"``, ...) included (observation keys are not ours to
+    pick). It is an NNX graph node of its own (not an attribute-holding ``nnx.Module``),
+    so ``nnx.state``/``split``/``merge``, ``train()``/``eval()`` and the compiled forwards
+    see its layers under their keys, in insertion order. ``dict_of_layers.key`` works
+    too (as on torch), unless ``key`` names a method.
+
+    Example:
+        >>> heads = Dict({"keys": Dense(3, 8), "_private": Dense(5, 8)})
+        >>> heads["keys"](jnp.zeros((1, 3))).shape
+        (1, 8)
     """
 
     def __init__(self, layers: Mapping[str, Any] | None = None) -> None:
-        layers = layer_dict(layers)
-        for key in layers:
-            if key.startswith("_"):
-                raise ValueError(
-                    "Dict keys must be non-empty strings without '.' that do not start with "
-                    f"'_'; received {key!r}. Rename the entry."
-                )
-            if hasattr(type(self), key):
-                raise ValueError(
-                    f"Dict key {key!r} would shadow the method {type(self).__name__}.{key} of "
-                    "the Flax NNX module that stores the entries. Rename the entry."
-                )
-        super().__init__(layers)
+        object.__setattr__(self, "_entries", layer_dict(layers))
+
+    def __getitem__(self, key: str) -> Any:
+        return self._entries[key]
 
     def __iter__(self) -> Iterator[str]:
-        return (k for k in vars(self) if not k.startswith("_"))
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached when normal look-up fails: entries by attribute, as on torch.
+        entries = self.__dict__.get("_entries")
+        if entries is not None and name in entries:
+            return entries[name]
+        raise AttributeError(f"{type(self).__qualname__!r} object has no attribute or key {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        # Inference-only slimming deletes entries by attribute path, as on torch.
+        if name in self._entries:
+            del self._entries[name]
+        else:
+            object.__delattr__(self, name)
+
+    # Identity semantics, like the modules it holds (Mapping would compare by value).
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        return f"Dict({self._entries!r})"
+
+
+def _dict_flatten(node: Dict) -> tuple[list[tuple[str, Any]], tuple[str, ...]]:
+    # Sorted like NNX's own nodes; the insertion order travels as static aux data, so a
+    # merged copy (compiled forwards) iterates its entries in the same order.
+    entries = node._entries
+    return sorted(entries.items()), tuple(entries)
+
+
+def _dict_create_empty(order: tuple[str, ...]) -> Dict:
+    node = Dict.__new__(Dict)
+    object.__setattr__(node, "_entries", {})
+    object.__setattr__(node, "_order", order)
+    return node
+
+
+def _dict_init(node: Dict, items: Iterable[tuple[str, Any]]) -> None:
+    given = dict(items)
+    order = node.__dict__.pop("_order", ())
+    node._entries.update((key, given.pop(key)) for key in order if key in given)
+    node._entries.update(given)
+
+
+def _dict_set_key(node: Dict, key: str, value: Any) -> None:
+    node._entries[key] = value
+
+
+def _dict_pop_key(node: Dict, key: str) -> Any:
+    return node._entries.pop(key)
+
+
+def _dict_clear(node: Dict) -> None:
+    node._entries.clear()
+
+
+nnx_graph.register_graph_node_type(
+    Dict, _dict_flatten, _dict_set_key, _dict_pop_key, _dict_create_empty, _dict_clear, _dict_init
+)
 
 
 class Sequential(nnx.Module):

@@ -23,7 +23,9 @@ import optax
 from flax import nnx
 
 from . import compile as _compile
-from .state import named_variables
+from .state import named_state
+
+__all__ = ["JaxOptimizer", "make_optimizer"]
 
 LossFn = Callable[[Any, Any], tuple[Any, dict[str, Any]]]
 
@@ -75,7 +77,7 @@ class JaxOptimizer:
                 f"Cannot train {type(self.module).__qualname__}: a variable holds a pytree "
                 "instead of one array. Keep one array per nnx.Variable."
             )
-        keys = {id(v): k for k, v in named_variables(self.module).items()}
+        keys = {id(v): k for k, v in named_state(self.module).items()}
         trainable = [i for i, v in enumerate(items) if isinstance(v, nnx.Param)]
         param_keys = [keys.get(id(items[i]), str(i)) for i in trainable]
         if hasattr(self, "_param_keys") and param_keys != self._param_keys:

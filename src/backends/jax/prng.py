@@ -38,6 +38,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+__all__ = ["as_stream", "default_stream", "is_key", "KeyStream", "new_stream", "trace_stream", "TraceRng"]
+
 
 @jax.jit
 def _split(key: jax.Array) -> tuple[jax.Array, jax.Array]:

@@ -15,6 +15,8 @@ import jax
 import numpy as np
 from flax import nnx
 
+__all__ = ["named_state", "read", "write"]
+
 
 def _in_state(value: Any) -> bool:
     return (
@@ -24,7 +26,7 @@ def _in_state(value: Any) -> bool:
     )
 
 
-def named_variables(root: Any) -> dict[str, nnx.Variable]:
+def named_state(root: Any) -> dict[str, nnx.Variable]:
     """Every state variable under ``root`` by dotted path (live objects, not copies).
 
     A variable reachable under two paths (shared weights) is listed once, under the

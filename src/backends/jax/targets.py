@@ -16,7 +16,9 @@ from flax import nnx
 
 from rlmodule_core.backend.polyak import check_polyak
 
-from .state import named_variables
+from .state import named_state
+
+__all__ = ["make_target_network", "TargetParam", "update_target_network"]
 
 
 class TargetParam(nnx.Variable):
@@ -65,7 +67,7 @@ def update_target_network(main: Any, target: Any, tau: float) -> None:
     Raises:
         ValueError: ``tau`` outside [0, 1], or the two networks' parameters differ.
     """
-    sources, targets = named_variables(main), named_variables(target)
+    sources, targets = named_state(main), named_state(target)
     check_polyak(tau, sources, targets)
     keys = list(sources)
     main_values = [sources[k].get_raw_value() for k in keys]

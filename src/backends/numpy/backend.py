@@ -12,6 +12,8 @@ from . import nn, ops, targets
 from .compile import compile_module
 from .module import NumpyRLModule
 
+__all__ = ["NumpyBackend"]
+
 
 class NumpyBackend(Backend):
     """NumPy: inference and deployment without any framework (no gradients)."""

@@ -2,39 +2,42 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
+from rlmodule_core.backend import tree
+from rlmodule_core.backend.tree import map_leaves as _map_leaves
 from rlmodule_core.rl_module import RLModule
 
 from . import nn, ops
-from .state import named_arrays
+from .state import named_state
+
+__all__ = ["convert_batch", "NumpyRLModule"]
 
 
-def to_arrays(batch: Any) -> Any:
+def _convert_leaf(leaf: Any) -> Any:
+    if isinstance(leaf, np.ndarray):
+        return leaf.astype(np.float32) if leaf.dtype == np.float64 else leaf
+    if isinstance(leaf, float | int | bool | str) or leaf is None:
+        return leaf
+    array = np.asarray(leaf)
+    return array.astype(np.float32) if array.dtype == np.float64 else array
+
+
+def convert_batch(batch: Any, module: Any = None) -> Any:
     """Converts the leaves of a (nested) batch to arrays; float leaves become float32.
 
-    Returns the batch object itself when nothing needs converting (no copy on the hot path).
+    Containers keep their types (``rlmodule_core.backend.tree``); returns the batch
+    object itself when nothing needs converting (no copy on the hot path). ``module`` is
+    not needed here; every backend's ``convert_batch`` takes it (torch places the leaves
+    on the module's device).
+
+    Example:
+        >>> convert_batch({"obs": np.zeros(2)})["obs"].dtype
+        dtype('float32')
     """
-    if isinstance(batch, np.ndarray):
-        return batch.astype(np.float32) if batch.dtype == np.float64 else batch
-    if type(batch) is dict or isinstance(batch, Mapping):  # the exact type first: cheaper
-        converted = None
-        for key, value in batch.items():
-            new = to_arrays(value)
-            if new is not value:
-                if converted is None:
-                    converted = dict(batch)
-                converted[key] = new
-        return batch if converted is None else converted
-    if isinstance(batch, list | tuple):
-        return type(batch)(to_arrays(v) for v in batch)
-    if isinstance(batch, float | int | bool) or batch is None or isinstance(batch, str):
-        return batch
-    array = np.asarray(batch)
-    return array.astype(np.float32) if array.dtype == np.float64 else array
+    return tree.map_leaves(_convert_leaf, batch)
 
 
 class NumpyRLModule(RLModule):
@@ -53,20 +56,20 @@ class NumpyRLModule(RLModule):
     ops = ops
 
     def _run_inference(self, fn, batch, kwargs):
-        return fn(to_arrays(batch), **kwargs)
+        return fn(_map_leaves(_convert_leaf, batch), **kwargs)
 
     def _run_train(self, fn, batch, kwargs):
-        return fn(to_arrays(batch), **kwargs)
+        return fn(_map_leaves(_convert_leaf, batch), **kwargs)
 
     def _state_shapes(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
-        return {k: (v.shape, v.dtype) for k, v in named_arrays(self).items()}
+        return {k: (v.shape, v.dtype) for k, v in named_state(self).items()}
 
     def _state_read(self, keys: list[str]) -> dict[str, np.ndarray]:
-        arrays = named_arrays(self)
+        arrays = named_state(self)
         return {k: arrays[k].copy() for k in keys}
 
     def _state_read_into(self, keys: list[str], out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        arrays = named_arrays(self)
+        arrays = named_state(self)
         state = {}
         for key in keys:
             if key in out:
@@ -77,6 +80,6 @@ class NumpyRLModule(RLModule):
         return state
 
     def _state_write(self, state: dict[str, np.ndarray]) -> None:
-        arrays = named_arrays(self)
+        arrays = named_state(self)
         for key, value in state.items():
             np.copyto(arrays[key], value)

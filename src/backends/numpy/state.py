@@ -8,6 +8,8 @@ import numpy as np
 
 from .nn import Layer
 
+__all__ = ["named_state"]
+
 
 def _children(obj: Any) -> list[tuple[str, Any]]:
     children = getattr(obj, "children", None)
@@ -16,7 +18,7 @@ def _children(obj: Any) -> list[tuple[str, Any]]:
     return [(name, value) for name, value in vars(obj).items() if isinstance(value, Layer)]
 
 
-def named_arrays(root: Any) -> dict[str, np.ndarray]:
+def named_state(root: Any) -> dict[str, np.ndarray]:
     """Every parameter under ``root`` by dotted path (live references, not copies).
 
     A layer reachable under two paths (shared weights) is listed once, under the first.

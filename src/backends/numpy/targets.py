@@ -9,7 +9,9 @@ import numpy as np
 
 from rlmodule_core.backend.polyak import check_polyak
 
-from .state import named_arrays
+from .state import named_state
+
+__all__ = ["make_target_network", "update_target_network"]
 
 
 def make_target_network(net: Any) -> Any:
@@ -27,7 +29,7 @@ def update_target_network(main: Any, target: Any, tau: float) -> None:
     Raises:
         ValueError: ``tau`` outside [0, 1], or the two networks' parameters differ.
     """
-    sources, targets = named_arrays(main), named_arrays(target)
+    sources, targets = named_state(main), named_state(target)
     check_polyak(tau, sources, targets)
     for key, source in sources.items():
         if tau == 1.0:

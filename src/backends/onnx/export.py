@@ -28,7 +28,7 @@ from rlmodule_core.columns import Columns
 from rlmodule_core.spaces import space_to_json
 
 from .graph import Dim, Graph, OnnxExportError, Sym, value_info
-from .state import layer_paths, named_arrays
+from .state import layer_paths, named_state
 
 __all__ = [
     "DEFAULT_OPSET", "MAX_OPSET", "METADATA_PREFIX", "MIN_OPSET", "PHASES", "InputSpec",
@@ -296,7 +296,7 @@ def flat_outputs(out: Any) -> list[tuple[str, Any]]:
 
 
 def _trace(module: Any, opset: int, phase: str, with_actions: bool) -> onnx.ModelProto:
-    graph = Graph(opset, {id(a): k for k, a in named_arrays(module).items()}, layer_paths(module))
+    graph = Graph(opset, {id(a): k for k, a in named_state(module).items()}, layer_paths(module))
     specs = input_specs(module)
     first = specs[0].name
     batch_dim = Dim([("batch", first, 0)])

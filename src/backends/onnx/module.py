@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
+from rlmodule_core.backend import tree
 from rlmodule_core.rl_module import RLModule
 
 from . import nn, ops
 from .graph import Sym, current_graph
-from .state import named_arrays
+from .state import named_state
 
 __all__ = ["OnnxRLModule"]
-
-
-def _leaves(batch: Any) -> list[Any]:
-    if isinstance(batch, dict):
-        return [leaf for value in batch.values() for leaf in _leaves(value)]
-    if isinstance(batch, list | tuple):
-        return [leaf for value in batch for leaf in _leaves(value)]
-    return [batch]
 
 
 class OnnxRLModule(RLModule):
@@ -40,7 +31,7 @@ class OnnxRLModule(RLModule):
     ops = ops
 
     def _run_inference(self, fn, batch, kwargs):
-        if not any(isinstance(leaf, Sym) for leaf in _leaves(batch)):
+        if not any(isinstance(leaf, Sym) for leaf in tree.leaves(batch)):
             current_graph(f"forward of {type(self).__qualname__}")  # raises: not exporting
         return fn(batch, **kwargs)
 
@@ -48,13 +39,13 @@ class OnnxRLModule(RLModule):
         return self._run_inference(fn, batch, kwargs)
 
     def _state_shapes(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
-        return {k: (v.shape, v.dtype) for k, v in named_arrays(self).items()}
+        return {k: (v.shape, v.dtype) for k, v in named_state(self).items()}
 
     def _state_read(self, keys: list[str]) -> dict[str, np.ndarray]:
-        arrays = named_arrays(self)
+        arrays = named_state(self)
         return {k: arrays[k].copy() for k in keys}
 
     def _state_write(self, state: dict[str, np.ndarray]) -> None:
-        arrays = named_arrays(self)
+        arrays = named_state(self)
         for key, value in state.items():
             np.copyto(arrays[key], value)

@@ -23,6 +23,22 @@ from rlmodule_core.nn.block import layer_dict
 from . import ops
 from .graph import Dim, Sym, current_graph
 
+__all__ = [
+    "Activation",
+    "activation_fn",
+    "Bias",
+    "Block",
+    "Conv2D",
+    "Dense",
+    "Dict",
+    "Flatten",
+    "Layer",
+    "LayerNorm",
+    "List",
+    "LSTM",
+    "Sequential",
+]
+
 
 class Layer:
     """Base of ONNX layers. ``_param_names`` lists the array attributes in the state.

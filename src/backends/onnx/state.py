@@ -9,7 +9,7 @@ import numpy as np
 
 from .nn import Layer
 
-__all__ = ["layer_paths", "named_arrays"]
+__all__ = ["layer_paths", "named_state"]
 
 
 def _children(obj: Any) -> list[tuple[str, Any]]:
@@ -34,7 +34,7 @@ def _walk(root: Any) -> Iterator[tuple[str, Any]]:
             stack.append((f"{path}.{name}" if path else name, child))
 
 
-def named_arrays(root: Any) -> dict[str, np.ndarray]:
+def named_state(root: Any) -> dict[str, np.ndarray]:
     """Every parameter under ``root`` by dotted path (live references, not copies).
 
     A layer reachable under two paths (shared weights) is listed once, under the first.

@@ -10,6 +10,8 @@ from . import nn, ops, optim, targets
 from .compile import compile_module
 from .module import TfRLModule
 
+__all__ = ["TfBackend"]
+
 
 class TfBackend(Backend):
     """TensorFlow with Keras 3: modules are ``keras.Model`` objects, forwards run

@@ -27,6 +27,9 @@ Per call, as with ``jax.jit`` on the JAX backend:
 - A phase whose code cannot be traced at all (Python control flow on a tensor value,
   ``int()`` of a tensor, ...) runs eagerly from then on, with one warning. An error that
   also happens eagerly is raised as is, and changes nothing.
+- A forward pass that assigns an attribute of its module (``self.last = ...``) would do
+  so only while tracing, with symbolic tensors: it is detected while tracing, and the
+  module runs eagerly from then on, with one warning (``rlmodule_core.backend.compiling``).
 - ``tf.config.run_functions_eagerly(True)`` makes every forward run eagerly (debugging).
 """
 
@@ -39,9 +42,27 @@ from typing import Any
 
 import numpy as np
 
+from rlmodule_core.backend.compiling import ForwardSideEffect, check_options, warn_side_effect
+
 from ._keras import tf
 
-_OPTIONS = ("jit_compile", "reduce_retracing", "train")
+__all__ = [
+    "call_traced",
+    "compile_module",
+    "describe",
+    "ForwardCall",
+    "Forwards",
+    "NeedsStaticShapes",
+    "TracingFailed",
+]
+
+_OPTIONS = {
+    "jit_compile": "XLA, default False",
+    "reduce_retracing": "generalize input shapes after a retrace, default True",
+    "train": "also compile forward_train, default True",
+}
+_PHASES = ("_forward_inference", "_forward_exploration", "_forward_train")
+_EAGER_HINT = "tf.config.run_functions_eagerly(True) (for the whole process)"
 _STATIC_KWARGS = (bool, np.bool_, str, bytes, type(None))
 _KWARGS_AS_GIVEN = (*_STATIC_KWARGS, tf.Tensor, tf.random.Generator)
 # Marks a traced output that carries non-tensor leaves: {_STATIC: record index, "leaves": [...]}.
@@ -57,13 +78,20 @@ class ForwardCall:
     opaque object keeps Keras's checks on positional tensors out of the way.
     """
 
-    __slots__ = ("fn", "batch", "kwargs")
+    __slots__ = ("fn", "batch", "kwargs", "forwards")
 
-    def __init__(self, fn: Callable[..., Any], batch: Any, kwargs: dict[str, Any]) -> None:
-        self.fn, self.batch, self.kwargs = fn, batch, kwargs
+    def __init__(self, fn: Callable[..., Any], batch: Any, kwargs: dict[str, Any], forwards: Forwards | None = None) -> None:
+        self.fn, self.batch, self.kwargs, self.forwards = fn, batch, kwargs, forwards
 
     def run(self) -> Any:
-        return self.fn(self.batch, **self.kwargs)
+        if self.forwards is None or not tf.inside_function():
+            return self.fn(self.batch, **self.kwargs)
+        # Only the module's own forward code runs with the flag (not Keras's __call__).
+        self.forwards.tracing = True
+        try:
+            return self.fn(self.batch, **self.kwargs)
+        finally:
+            self.forwards.tracing = False
 
 
 def _is_tensor_leaf(x: Any) -> bool:
@@ -100,12 +128,21 @@ def _signature(x: Any) -> Any:
                 return None
             parts.append((key, part))
         return (dict, tuple(parts))
-    if isinstance(x, list | tuple) and not hasattr(x, "_fields"):
+    if isinstance(x, list | tuple):  # namedtuples included: their type is part of the key
         parts = [_signature(v) for v in x]
         return None if any(p is None for p in parts) else (type(x), tuple(parts))
     if isinstance(x, _STATIC_KWARGS):
         return (type(x), x)
     return None  # e.g. a generator: the tf.function itself tells generators apart
+
+
+class _Failure:
+    """A phase that could not be traced, and why."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException | None) -> None:
+        self.error = error
 
 
 class TracingFailed(Exception):
@@ -124,15 +161,29 @@ def describe(err: BaseException | None) -> str:
     return f"{type(err).__name__}: {message}"
 
 
+def _side_effect_in(err: BaseException) -> ForwardSideEffect | None:
+    """The ForwardSideEffect that ``err`` wraps (through ``__cause__``/``__context__``), if any."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, ForwardSideEffect):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
+
+
 def call_traced(traced: Any, args: tuple) -> Any:
     """Calls a traced function, sorting failures into graph errors (raised as they are)
     and tracing failures (``NeedsStaticShapes`` when a per-shape trace may work, else
     ``TracingFailed``), both with the original error as ``__cause__``."""
     try:
         return traced(*args)
-    except tf.errors.OpError:
-        raise  # a runtime error of the graph: an eager run would fail the same way
+    except (tf.errors.OpError, ForwardSideEffect):
+        raise  # a runtime error of the graph (an eager run would fail the same way), or a side effect
     except Exception as err:  # noqa: BLE001 - any other error comes from tracing the code
+        side_effect = _side_effect_in(err)
+        if side_effect is not None:
+            raise side_effect from None  # Keras wraps errors of call() in a RuntimeError
         if getattr(traced, "generalizes", False):
             raise NeedsStaticShapes() from err
         raise TracingFailed() from err
@@ -178,7 +229,7 @@ class _TracedForward:
 
     def forward(self, batch: Any, kwargs: dict[str, Any]) -> Any:
         module = self.module()
-        out = module(ForwardCall(getattr(module, self.phase), batch, kwargs), training=self.training)
+        out = module(ForwardCall(getattr(module, self.phase), batch, kwargs, module._tf), training=self.training)
         leaves = tf.nest.flatten(out)
         if all(_is_tensor_leaf(x) for x in leaves):
             return out
@@ -215,6 +266,7 @@ class Forwards:
         self.eager_phases: set[str] = set()
         self.options: dict[str, Any] = {"jit_compile": False, "reduce_retracing": True}
         self.compile_train = False
+        self.tracing = False  # True while the module's forward code runs inside a trace
         self._static_records: list[tuple[Any, list[int]]] = []
 
     def reset(self) -> None:
@@ -227,13 +279,7 @@ class Forwards:
         return None if entry is None else entry.function
 
     def configure(self, **options: Any) -> None:
-        unknown = sorted(set(options) - set(_OPTIONS))
-        if unknown:
-            raise TypeError(
-                f"The tf backend's compile got unknown options {unknown}. Expected any of "
-                f"{list(_OPTIONS)}: jit_compile (XLA, default False), reduce_retracing "
-                "(default True), train (also compile forward_train, default True)."
-            )
+        check_options("tf", options, _OPTIONS)
         self.compile_train = bool(options.pop("train", True))
         self.options.update(options)
         self.phases.clear()
@@ -255,25 +301,36 @@ class Forwards:
         entry = self.phases.get(key)
         if entry is None:
             entry = self.phases[key] = self._trace(module, phase, training, bool(kwargs), self.options["reduce_retracing"])
-        failure = None
         try:
-            out = call_traced(entry, args)
-        except NeedsStaticShapes:
-            # The code needs static shapes (e.g. compares ops.shape values in Python),
-            # which a trace generalized over the batch size does not have.
-            per_shape = self._trace(module, phase, training, bool(kwargs), False)
-            try:
-                out = call_traced(per_shape, args)
-                self.phases[key] = per_shape  # kept only when it works: bad inputs change nothing
-            except TracingFailed as err:
-                failure = err.__cause__
-        except TracingFailed as err:
-            failure = err.__cause__
-        if failure is not None:
-            return self._eager_from_now_on(module, fn, batch, kwargs, training, failure)
+            out = self._call_phase(module, entry, key, training, args)
+        except ForwardSideEffect as err:
+            out = module(ForwardCall(fn, batch, kwargs), training=training)  # its errors raise as they are
+            self.eager_phases.update(_PHASES)  # the whole module: one warning, not one per phase
+            warn_side_effect(err, fn.__name__, "tf.function", _EAGER_HINT, stacklevel=4)
+            return out
+        if isinstance(out, _Failure):
+            return self._eager_from_now_on(module, fn, batch, kwargs, training, out.error)
         if type(out) is dict and _STATIC in out:
             return self._with_static(out)
         return out
+
+    def _call_phase(self, module: Any, entry: _Phase, key: tuple[str, bool], training: bool, args: tuple) -> Any:
+        """The traced phase's output, or a ``_Failure`` when the code cannot be traced."""
+        phase, with_kwargs = key
+        try:
+            return call_traced(entry, args)
+        except NeedsStaticShapes:
+            # The code needs static shapes (e.g. compares ops.shape values in Python),
+            # which a trace generalized over the batch size does not have.
+            per_shape = self._trace(module, phase, training, with_kwargs, False)
+            try:
+                out = call_traced(per_shape, args)
+            except TracingFailed as err:
+                return _Failure(err.__cause__)
+            self.phases[key] = per_shape  # kept only when it works: bad inputs change nothing
+            return out
+        except TracingFailed as err:
+            return _Failure(err.__cause__)
 
     def _eager_from_now_on(self, module, fn, batch, kwargs, training, err: BaseException) -> Any:
         out = module(ForwardCall(fn, batch, kwargs), training=training)

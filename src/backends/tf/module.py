@@ -7,35 +7,38 @@ from typing import Any
 
 import numpy as np
 
+from rlmodule_core.backend import tree
+from rlmodule_core.backend.compiling import ForwardSideEffect
+from rlmodule_core.backend.tree import map_leaves as _map_leaves
 from rlmodule_core.rl_module import RLModule
 
 from . import nn, ops
 from ._keras import keras, tf
 from .compile import ForwardCall, Forwards
-from .state import named_variables
+from .state import named_state
+
+__all__ = ["convert_batch", "TfRLModule"]
 
 
-def to_tensors(batch: Any) -> Any:
+def _convert_leaf(leaf: Any) -> Any:
+    if isinstance(leaf, np.ndarray | np.generic):
+        return tf.constant(leaf.astype(np.float32) if leaf.dtype == np.float64 else leaf)
+    return leaf
+
+
+def convert_batch(batch: Any, module: Any = None) -> Any:
     """Converts the NumPy leaves of a (nested) batch to tensors; float64 becomes float32.
 
-    Tensors and Python values are left alone. Returns the batch object itself when
-    nothing needs converting (no copy on the hot path).
+    Tensors and Python values are left alone. Containers keep their types
+    (``rlmodule_core.backend.tree``); returns the batch object itself when nothing needs
+    converting (no copy on the hot path). ``module`` is not needed here; every backend's
+    ``convert_batch`` takes it (torch places the leaves on the module's device).
+
+    Example:
+        >>> convert_batch({"obs": np.zeros(2)})["obs"].dtype
+        tf.float32
     """
-    if isinstance(batch, tf.Tensor):
-        return batch
-    if isinstance(batch, Mapping):
-        converted = {k: to_tensors(v) for k, v in batch.items()}
-        same = all(converted[k] is v for k, v in batch.items())
-        return batch if same else converted
-    if isinstance(batch, np.ndarray | np.generic):
-        if batch.dtype == np.float64:
-            batch = batch.astype(np.float32)
-        return tf.constant(batch)
-    if isinstance(batch, list | tuple) and not hasattr(batch, "_fields"):
-        converted = [to_tensors(v) for v in batch]
-        same = all(c is v for c, v in zip(converted, batch))
-        return batch if same else type(batch)(converted)
-    return batch
+    return tree.map_leaves(_convert_leaf, batch, keep=tf.Tensor)
 
 
 class TfRLModule(RLModule, keras.Model):
@@ -86,6 +89,9 @@ class TfRLModule(RLModule, keras.Model):
         object.__setattr__(self, "_tf", Forwards())
 
     def __setattr__(self, name: str, value: Any) -> None:
+        forwards = self.__dict__.get("_tf")
+        if forwards is not None and forwards.tracing:
+            raise ForwardSideEffect(type(self), name)  # caught by the compiled forward
         super().__setattr__(name, value)
         # A new or replaced layer invalidates traces that captured the old variables.
         if isinstance(value, keras.layers.Layer) and "_tf" in self.__dict__:
@@ -99,22 +105,22 @@ class TfRLModule(RLModule, keras.Model):
 
     # ---- dispatch -----------------------------------------------------------------------
     def _run_inference(self, fn, batch, kwargs):
-        return self._tf.run(self, fn, to_tensors(batch), kwargs, False)
+        return self._tf.run(self, fn, _map_leaves(_convert_leaf, batch, tf.Tensor), kwargs, False)
 
     def _run_train(self, fn, batch, kwargs):
-        return self._tf.run(self, fn, to_tensors(batch), kwargs, True)
+        return self._tf.run(self, fn, _map_leaves(_convert_leaf, batch, tf.Tensor), kwargs, True)
 
     # ---- state --------------------------------------------------------------------------
     def _state_shapes(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
-        return {k: (tuple(v.shape), np.dtype(v.dtype)) for k, v in named_variables(self).items()}
+        return {k: (tuple(v.shape), np.dtype(v.dtype)) for k, v in named_state(self).items()}
 
     def _state_read(self, keys: list[str]) -> dict[str, np.ndarray]:
-        variables = named_variables(self)
+        variables = named_state(self)
         # Variable.numpy() returns a fresh array each call (the conformance suite checks it).
         return {k: variables[k].numpy() for k in keys}
 
     def _state_write(self, state: dict[str, np.ndarray]) -> None:
-        variables = named_variables(self)
+        variables = named_state(self)
         for key, value in state.items():
             variables[key].assign(value)
 

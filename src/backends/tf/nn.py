@@ -30,7 +30,25 @@ from rlmodule_core.nn.block import layer_dict
 
 from . import ops
 from ._keras import keras, tf
-from .state import load_variables, named_variables
+from .state import load_variables, named_state
+
+__all__ = [
+    "Activation",
+    "activation_fn",
+    "as_input",
+    "Bias",
+    "Block",
+    "Conv2D",
+    "Dense",
+    "Dict",
+    "Flatten",
+    "Layer",
+    "LayerNorm",
+    "List",
+    "LSTM",
+    "Rebuildable",
+    "Sequential",
+]
 
 
 def as_input(x: Any) -> tf.Tensor:
@@ -63,7 +81,7 @@ class Rebuildable:
     def __getstate__(self) -> dict[str, Any]:
         return {
             "args": self._ctor_args(),
-            "weights": {k: v.numpy() for k, v in named_variables(self).items()},
+            "weights": {k: v.numpy() for k, v in named_state(self).items()},
             "trainable": self.trainable,
         }
 

@@ -23,8 +23,10 @@ import numpy as np
 
 from ._keras import keras, tf
 from .compile import NeedsStaticShapes, TracingFailed, call_traced, describe
-from .module import to_tensors
-from .state import named_variables
+from .module import convert_batch
+from .state import named_state
+
+__all__ = ["Adam", "make_optimizer", "TfOptimizer"]
 
 LossFn = Callable[[Any, Any], tuple[Any, dict[str, Any]]]
 
@@ -98,7 +100,7 @@ class TfOptimizer:
 
     def _slot_names(self) -> dict[str, keras.Variable]:
         """The optimizer's variables by stable name: ``momentum.<state key>`` etc."""
-        keys = {id(v): k for k, v in named_variables(self.module).items()}
+        keys = {id(v): k for k, v in named_state(self.module).items()}
         slots = {"iteration": self.optimizer.iterations, "learning_rate": self.optimizer.learning_rate}
         per_variable = self.optimizer.variables[2:]
         for index, variable in enumerate(self.variables):
@@ -120,7 +122,7 @@ class TfOptimizer:
 
     def update(self, loss_fn: LossFn, batch: Any) -> dict[str, float]:
         """One Adam step on ``loss_fn(module, batch)``; returns loss, grad_norm and metrics."""
-        batch = to_tensors(batch)
+        batch = convert_batch(batch)
         key = _cache_key(loss_fn)
         if key in self._eager:
             loss, norm, metrics = self._step(loss_fn, batch)

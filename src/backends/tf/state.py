@@ -20,6 +20,8 @@ import numpy as np
 
 from ._keras import keras
 
+__all__ = ["load_variables", "named_state", "own_variables"]
+
 # Keras/TF bookkeeping attributes that hold layers a second time (or not at all).
 _INTERNAL = frozenset(
     {
@@ -61,7 +63,7 @@ def _children(obj: Any) -> list[tuple[str, keras.layers.Layer]]:
     return out
 
 
-def named_variables(root: Any) -> dict[str, keras.Variable]:
+def named_state(root: Any) -> dict[str, keras.Variable]:
     """Every variable under ``root`` by dotted path (live variables, not copies).
 
     A layer or variable reachable under two paths (shared weights) is listed once,
@@ -97,17 +99,17 @@ def named_variables(root: Any) -> dict[str, keras.Variable]:
 
 
 def load_variables(root: Any, weights: Mapping[str, np.ndarray]) -> None:
-    """Assigns ``weights`` (keys as in ``named_variables``) into ``root``'s variables.
+    """Assigns ``weights`` (keys as in ``named_state``) into ``root``'s variables.
 
     Raises:
         ValueError: the keys differ from ``root``'s.
     """
-    variables = named_variables(root)
+    variables = named_state(root)
     if variables.keys() != weights.keys():
         raise ValueError(
             f"Cannot load weights into {type(root).__name__}: keys differ "
             f"({sorted(variables.keys() ^ weights.keys())[:5]}). Expected the keys of "
-            "named_variables() of a layer built with the same arguments."
+            "named_state() of a layer built with the same arguments."
         )
     for key, value in weights.items():
         variables[key].assign(value)

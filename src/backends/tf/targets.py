@@ -9,7 +9,9 @@ from rlmodule_core.backend.polyak import check_polyak
 from ._keras import keras
 from .module import TfRLModule
 from .nn import Rebuildable
-from .state import load_variables, named_variables
+from .state import load_variables, named_state
+
+__all__ = ["make_target_network", "update_target_network"]
 
 
 def make_target_network(net: keras.layers.Layer) -> keras.layers.Layer:
@@ -49,7 +51,7 @@ def _clone_keras_layer(layer: keras.layers.Layer) -> keras.layers.Layer:
             f"({type(layer).__name__}) from its config: {err}. Give the layer a get_config() "
             "that returns its constructor arguments, or build the network from neutral layers."
         ) from err
-    load_variables(clone, {k: v.numpy() for k, v in named_variables(layer).items()})
+    load_variables(clone, {k: v.numpy() for k, v in named_state(layer).items()})
     return clone
 
 
@@ -59,7 +61,7 @@ def update_target_network(main: keras.layers.Layer, target: keras.layers.Layer, 
     Raises:
         ValueError: ``tau`` outside [0, 1], or the two networks' variables differ.
     """
-    sources, targets = named_variables(main), named_variables(target)
+    sources, targets = named_state(main), named_state(target)
     check_polyak(tau, sources, targets)
     for key, source in sources.items():
         if tau == 1.0:

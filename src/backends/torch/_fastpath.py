@@ -29,6 +29,8 @@ from typing import Any
 import torch
 from torch.nn.modules import module as _torch_module
 
+__all__ = ["ENABLED", "ENV_VAR", "FAST_CALLS", "FastModule"]
+
 #: The environment variable that turns the fast path off ("0", "false", "no", "off").
 ENV_VAR = "RLMODULE_TORCH_FASTPATH"
 

@@ -12,6 +12,8 @@ from . import nn, ops, optim, targets
 from .compile import compile_module
 from .module import TorchRLModule
 
+__all__ = ["TorchBackend"]
+
 
 class TorchBackend(Backend):
     """PyTorch: ``TorchRLModule`` is a ``torch.nn.Module``; gradients, optimizers, compile.

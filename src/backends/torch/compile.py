@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
 
+from rlmodule_core.backend.compiling import check_options
+
 from .module import COMPILED_ATTRIBUTES, TorchRLModule
+
+__all__ = ["compile_module", "OPTIONS"]
+
+#: The options compile takes: those of ``torch.compile`` (read from its signature).
+OPTIONS = {
+    name: "a torch.compile argument"
+    for name in inspect.signature(torch.compile).parameters
+    if name != "model"
+}
 
 
 def compile_module(module: Any, **options: Any) -> Any:
@@ -24,8 +36,9 @@ def compile_module(module: Any, **options: Any) -> Any:
         >>> module = backend.compile(module, mode="reduce-overhead")
 
     Raises:
-        TypeError: ``module`` is no torch module.
+        TypeError: ``module`` is no torch module, or an option ``torch.compile`` does not take.
     """
+    check_options("torch", options, OPTIONS)
     if getattr(module, "_is_container", False):
         for sub in module.values():
             compile_module(sub, **options)

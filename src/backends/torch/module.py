@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from functools import partial
 from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
+from rlmodule_core.backend import tree
+from rlmodule_core.backend.tree import map_leaves as _map_leaves
 from rlmodule_core.rl_module import RLModule
 
 from . import nn, ops, state
 from ._fastpath import FastModule
+
+__all__ = ["COMPILED_ATTRIBUTES", "convert_batch", "placement", "TorchRLModule"]
 
 #: Instance attributes that hold compiled forward passes (see compile.py); they are
 #: dropped when the module is pickled or copied, so copies run eagerly.
@@ -65,36 +69,26 @@ def _convert(x: np.ndarray | np.generic, where: _Placement) -> Any:
     return t
 
 
-def to_tensors(batch: Any, module: torch.nn.Module) -> Any:
+def convert_batch(batch: Any, module: torch.nn.Module) -> Any:
     """Converts the NumPy leaves of a (nested) batch to tensors on ``module``'s device.
 
     Float arrays take the module's float dtype (float32 unless the module was cast);
-    tensors and Python scalars are left alone. Returns the batch object itself when
-    nothing needs converting (no copy on the hot path).
+    tensors and Python scalars are left alone. Containers keep their types
+    (``rlmodule_core.backend.tree``); returns the batch object itself when nothing needs
+    converting (no copy on the hot path).
+
+    Example:
+        >>> convert_batch({"obs": np.zeros((1, 4))}, module)["obs"].dtype
+        torch.float32
     """
-    if type(batch) is dict or isinstance(batch, Mapping):  # the usual batch: checked first
-        out = None
-        for key, value in batch.items():
-            if isinstance(value, torch.Tensor):
-                continue  # nothing to convert, without a recursive call
-            new = to_tensors(value, module)
-            if new is not value:
-                if out is None:
-                    out = dict(batch)
-                out[key] = new
-        return batch if out is None else out
-    if isinstance(batch, torch.Tensor):
-        return batch
-    if isinstance(batch, np.ndarray | np.generic):
-        return _convert(batch, placement(module))
-    if isinstance(batch, list | tuple):
-        items = [to_tensors(v, module) for v in batch]
-        if all(a is b for a, b in zip(items, batch)):
-            return batch
-        if isinstance(batch, tuple) and hasattr(batch, "_fields"):
-            return type(batch)(*items)  # a namedtuple
-        return type(batch)(items)
-    return batch
+    convert = module._rlm_convert_leaf if isinstance(module, TorchRLModule) else partial(_convert_leaf, module)
+    return tree.map_leaves(convert, batch, torch.Tensor)
+
+
+def _convert_leaf(module: torch.nn.Module, leaf: Any) -> Any:
+    if isinstance(leaf, np.ndarray | np.generic):
+        return _convert(leaf, placement(module))
+    return leaf
 
 
 class TorchRLModule(RLModule, FastModule):
@@ -137,7 +131,8 @@ class TorchRLModule(RLModule, FastModule):
     def _run_inference(self, fn, batch, kwargs):
         if self.training:
             self.train(False)
-        batch = to_tensors(batch, self)
+        # tree.map_leaves directly, with a bound method: the cheapest walk of a batch.
+        batch = _map_leaves(self._rlm_convert_leaf, batch, torch.Tensor)
         if not torch.is_grad_enabled():
             return fn(batch, **kwargs)
         # What torch.no_grad() does, without its context-manager object: 0.15 us instead
@@ -153,7 +148,10 @@ class TorchRLModule(RLModule, FastModule):
         # targets under torch.no_grad() on purpose.
         if not self.training:
             self.train(True)
-        return fn(to_tensors(batch, self), **kwargs)
+        return fn(_map_leaves(self._rlm_convert_leaf, batch, torch.Tensor), **kwargs)
+
+    def _rlm_convert_leaf(self, leaf: Any) -> Any:
+        return _convert_leaf(self, leaf)
 
     def _apply(self, fn, *args, **kwargs):
         # .to(), .cuda(), .cpu(), .double(), ... all run through _apply (also on children).
@@ -168,18 +166,18 @@ class TorchRLModule(RLModule, FastModule):
 
     # ---- state ----------------------------------------------------------------------------
     def _state_shapes(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
-        return {k: state.shape_and_dtype(e) for k, e in state.named_entries(self).items()}
+        return {k: state.shape_and_dtype(e) for k, e in state.named_state(self).items()}
 
     def _state_read(self, keys: list[str]) -> dict[str, np.ndarray]:
-        entries = state.named_entries(self)
+        entries = state.named_state(self)
         return {k: state.read(entries[k]) for k in keys}
 
     def _state_read_into(self, keys: list[str], out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        entries = state.named_entries(self)
+        entries = state.named_state(self)
         return {k: state.read(entries[k], out.get(k)) for k in keys}
 
     def _state_write(self, arrays: dict[str, np.ndarray]) -> None:
-        state.write(state.named_entries(self), arrays)
+        state.write(state.named_state(self), arrays)
 
     # ---- pickling and copying -------------------------------------------------------------
     def __getstate__(self) -> dict[str, Any]:

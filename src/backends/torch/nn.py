@@ -34,6 +34,26 @@ from rlmodule_core.nn.block import layer_dict
 from . import ops
 from ._fastpath import FastModule
 
+__all__ = [
+    "Activation",
+    "activation_fn",
+    "as_input",
+    "Bias",
+    "Block",
+    "column_major_weights",
+    "CONV",
+    "Conv2D",
+    "Dense",
+    "Dict",
+    "Flatten",
+    "Layer",
+    "LayerNorm",
+    "List",
+    "LSTM",
+    "Sequential",
+    "TRANSPOSED",
+]
+
 _ACTIVATIONS: dict[str | None, Callable[[torch.Tensor], torch.Tensor] | None] = {
     None: None,
     "relu": torch.relu,

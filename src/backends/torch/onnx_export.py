@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
+__all__ = ["export_function"]
+
 
 class _Traced(torch.nn.Module):
     """Holds the module (so its parameters are the graph's) and calls the flat function."""

@@ -9,7 +9,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .module import to_tensors
+from .module import convert_batch
+
+__all__ = ["TorchOptimizer"]
 
 
 class TorchOptimizer:
@@ -29,7 +31,7 @@ class TorchOptimizer:
         self.grad_clip = grad_clip
 
     def update(self, loss_fn: Callable[[Any, Any], tuple[Any, dict[str, Any]]], batch: Any) -> dict[str, float]:
-        loss, metrics = loss_fn(self.module, to_tensors(batch, self.module))
+        loss, metrics = loss_fn(self.module, convert_batch(batch, self.module))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip if self.grad_clip else math.inf)

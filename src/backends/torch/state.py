@@ -18,6 +18,8 @@ import torch
 from .nn import CONV, TRANSPOSED
 from .ops import numpy_view
 
+__all__ = ["Entry", "named_state", "read", "shape_and_dtype", "write"]
+
 # numpy has no bfloat16: such tensors are read and written as float32.
 _NUMPY_DTYPES: dict[torch.dtype, np.dtype] = {
     torch.float16: np.dtype(np.float16),
@@ -58,7 +60,7 @@ def _stored_view(canonical: torch.Tensor, transform: str | None) -> torch.Tensor
     return canonical
 
 
-def named_entries(root: torch.nn.Module) -> dict[str, Entry]:
+def named_state(root: torch.nn.Module) -> dict[str, Entry]:
     """Every state entry under ``root`` by canonical dotted path (live tensors)."""
     out: dict[str, Entry] = {}
     seen_modules: set[int] = set()

@@ -8,6 +8,8 @@ import torch
 
 from rlmodule_core.backend.polyak import check_polyak
 
+__all__ = ["make_target_network", "update_target_network"]
+
 
 def make_target_network(net: torch.nn.Module) -> torch.nn.Module:
     """An independent copy of ``net`` with equal weights and ``requires_grad=False``.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import abc
 
+__all__ = ["InferenceOnlyAPI"]
+
 
 class InferenceOnlyAPI(abc.ABC):
     """Implemented by modules that can drop their training-only parts.

@@ -5,6 +5,8 @@ from __future__ import annotations
 import abc
 from typing import Any
 
+__all__ = ["QNetAPI"]
+
 
 class QNetAPI(abc.ABC):
     """Implemented by modules with a Q-network (DQN, SAC's critics).

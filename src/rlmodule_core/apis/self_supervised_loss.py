@@ -5,6 +5,8 @@ from __future__ import annotations
 import abc
 from typing import Any
 
+__all__ = ["SelfSupervisedLossAPI"]
+
 
 class SelfSupervisedLossAPI(abc.ABC):
     """Implemented by modules whose loss the Learner should not compute itself.

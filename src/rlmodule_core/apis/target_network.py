@@ -5,6 +5,8 @@ from __future__ import annotations
 import abc
 from typing import Any
 
+__all__ = ["TARGET_NETWORK_ACTION_DIST_INPUTS", "TargetNetworkAPI"]
+
 #: Output key of the target network's action-distribution inputs (RLlib's value).
 TARGET_NETWORK_ACTION_DIST_INPUTS = "target_network_action_dist_inputs"
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import abc
 from typing import Any
 
+__all__ = ["ValueFunctionAPI"]
+
 
 class ValueFunctionAPI(abc.ABC):
     """Implemented by modules with a state-value head (PPO, A2C, ...).

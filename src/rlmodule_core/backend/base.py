@@ -12,6 +12,8 @@ import threading
 from types import ModuleType
 from typing import Any
 
+__all__ = ["Backend"]
+
 
 class Backend(abc.ABC):
     """A tensor framework plugged into rlmodule-core.

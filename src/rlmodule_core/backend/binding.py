@@ -11,6 +11,8 @@ from typing import Any
 from rlmodule_core.backend import registry
 from rlmodule_core.backend.scope import current_scope
 
+__all__ = ["construct_bound", "cooperative_new", "framework_in_scope", "reduce_bound", "SKIP_INIT"]
+
 # Set on an instance built through the redirect, so the second ``__init__`` that Python
 # makes on it (the returned object is an instance of the class called) does nothing.
 SKIP_INIT = "_rlm_skip_init"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+__all__ = ["check_polyak"]
+
 
 def check_polyak(tau: float, main_keys: Iterable[str], target_keys: Iterable[str]) -> None:
     """Raises ValueError unless ``0 <= tau <= 1`` and main and target hold the same parameters.

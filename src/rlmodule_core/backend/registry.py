@@ -17,6 +17,18 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
+__all__ = [
+    "available_backends",
+    "canonical_name",
+    "DEFAULT_FRAMEWORK",
+    "ENTRY_POINT_GROUP",
+    "ENV_VAR",
+    "get_backend",
+    "ops_for_tensor",
+    "register_backend",
+    "resolve_framework",
+]
+
 if TYPE_CHECKING:
     from rlmodule_core.backend import Backend
 

@@ -12,6 +12,8 @@ import numpy as np
 
 from rlmodule_core.columns import Columns
 
+__all__ = ["compare_modules", "ConversionReport", "convert_checkpoint", "sample_batch"]
+
 
 @dataclass
 class ConversionReport:

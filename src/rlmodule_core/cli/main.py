@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 from rlmodule_core._version import __version__
 
+__all__ = ["build_parser", "EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "main"]
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 

@@ -34,6 +34,8 @@ from rlmodule_core.spec import RLModuleSpec
 from rlmodule_core.train.env_runner import EnvSpec
 from rlmodule_core.train.sampling import RETURN_WINDOW, Rollout
 
+__all__ = ["EnvRunnerGroup", "RunnerFailure", "SampleCounts", "split_envs"]
+
 logger = logging.getLogger(__name__)
 
 _RemoteRunner = ray.remote(RemoteEnvRunner)
@@ -239,8 +241,10 @@ class EnvRunnerGroup:
             raise ValueError(f"Env runner {slot.runner_id} refused the weights: {_describe(err)}") from err
 
     # ---- sampling ----------------------------------------------------------------------------
-    def sample(self, num_steps: int) -> list[Rollout]:
+    def sample(self, num_steps: int, **forward_kwargs: Any) -> list[Rollout]:
         """One batch of ``num_steps`` steps from every serving runner, sorted by runner id.
+
+        ``forward_kwargs`` (plain values) reach each runner's ``forward_exploration``.
 
         A runner that fails meanwhile loses its batch (counted in ``counts.lost`` and listed
         in ``failures``) and is replaced; the batches of the others are returned. When no
@@ -252,7 +256,7 @@ class EnvRunnerGroup:
         requests: dict[Any, tuple[_Slot, int]] = {}
         for slot in self._slots:
             if slot.ready is None:
-                requests[slot.actor.sample.remote(num_steps, slot.next_seq)] = (slot, slot.next_seq)
+                requests[slot.actor.sample.remote(num_steps, slot.next_seq, **forward_kwargs)] = (slot, slot.next_seq)
                 slot.next_seq += 1
         self.counts.requested += len(requests)
         rollouts = []

@@ -19,6 +19,8 @@ from rlmodule_core.spec import RLModuleSpec
 from rlmodule_core.train.env_runner import EnvRunner, EnvSpec
 from rlmodule_core.train.sampling import Rollout
 
+__all__ = ["RemoteEnvRunner"]
+
 
 class RemoteEnvRunner:
     """Samples with an inference-only module built from a JSON spec.
@@ -62,9 +64,10 @@ class RemoteEnvRunner:
         self.weights_version = version
         return version
 
-    def sample(self, num_steps: int, seq: int) -> Rollout:
-        """``num_steps`` steps of every env with ``forward_exploration``, tagged ``(runner_id, seq)``."""
-        data = self.runner.sample(self.module, num_steps)
+    def sample(self, num_steps: int, seq: int, **forward_kwargs: Any) -> Rollout:
+        """``num_steps`` steps of every env with ``forward_exploration``, tagged ``(runner_id, seq)``;
+        ``forward_kwargs`` reach ``forward_exploration`` (e.g. DQN's ``t`` for epsilon)."""
+        data = self.runner.sample(self.module, num_steps, **forward_kwargs)
         returns = [float(r) for r in self.runner.episode_returns]
         self.runner.episode_returns.clear()
         return Rollout(data, runner_id=self.runner_id, seq=seq, weights_version=self.weights_version,

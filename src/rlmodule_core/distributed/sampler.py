@@ -8,6 +8,8 @@ from typing import Any
 from rlmodule_core.distributed.group import EnvRunnerGroup
 from rlmodule_core.train.sampling import Rollout
 
+__all__ = ["RemoteSampler"]
+
 
 class RemoteSampler:
     """Samples on remote runners with the learner module's current weights.
@@ -34,8 +36,9 @@ class RemoteSampler:
     def episode_returns(self) -> deque[float]:
         return self.group.episode_returns
 
-    def sample(self, num_steps: int) -> list[Rollout]:
-        """One batch of ``num_steps`` steps per runner, all acting with the current weights.
+    def sample(self, num_steps: int, **forward_kwargs: Any) -> list[Rollout]:
+        """One batch of ``num_steps`` steps per runner, all acting with the current weights
+        (``forward_kwargs``, plain values, reach ``forward_exploration``).
 
         Never returns an empty list: when every runner failed, samples again from their
         replacements (the group raises once its restart budget is spent).
@@ -43,7 +46,7 @@ class RemoteSampler:
         version = self.group.sync_weights(self.module.get_state(inference_only=True))
         rollouts: list[Rollout] = []
         while not rollouts:
-            rollouts = self.group.sample(num_steps)
+            rollouts = self.group.sample(num_steps, **forward_kwargs)
         stale = [(r.runner_id, r.weights_version) for r in rollouts if r.weights_version != version]
         if stale:  # runners serve calls in order, so this means a bug, not a slow runner
             raise RuntimeError(f"Runners acted with old weights (runner, version): {stale}; expected {version}.")

@@ -15,6 +15,8 @@ import numpy as np
 
 from rlmodule_core.backend import registry
 
+__all__ = ["Distribution", "ops_for"]
+
 Tensor = Any
 SampleShape = int | Sequence[int]
 

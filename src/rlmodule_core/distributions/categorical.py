@@ -22,6 +22,8 @@ from rlmodule_core.distributions._base import (
 )
 from rlmodule_core.distributions.deterministic import Deterministic
 
+__all__ = ["Categorical", "MultiCategorical"]
+
 # ----------------------------------------------------------------------------------------
 # Categorical
 

@@ -18,6 +18,8 @@ from rlmodule_core.distributions._base import (
     _space_error,
 )
 
+__all__ = ["Deterministic"]
+
 # ----------------------------------------------------------------------------------------
 # Deterministic
 

@@ -26,6 +26,8 @@ from rlmodule_core.distributions._base import (
 )
 from rlmodule_core.distributions.deterministic import Deterministic
 
+__all__ = ["DiagGaussian", "SquashedGaussian"]
+
 # ----------------------------------------------------------------------------------------
 # Gaussians
 

@@ -20,6 +20,8 @@ from rlmodule_core.distributions._base import (
 )
 from rlmodule_core.distributions.categorical import _total
 
+__all__ = ["MultiDistribution"]
+
 # ----------------------------------------------------------------------------------------
 # MultiDistribution (Tuple and Dict spaces)
 

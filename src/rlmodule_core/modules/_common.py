@@ -10,6 +10,8 @@ import numpy as np
 
 from rlmodule_core.columns import Columns
 
+__all__ = ["box_size", "encode", "gaussian_inputs", "pi_output_size"]
+
 
 def encode(encoder: Any, batch: Mapping[str, Any], recurrent: bool) -> tuple[Any, Any]:
     """``(embeddings, state_out)``; ``state_out`` is None for a feed-forward encoder."""

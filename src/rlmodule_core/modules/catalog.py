@@ -21,10 +21,25 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from rlmodule_core.backend import tree
 from rlmodule_core.columns import Columns
 from rlmodule_core.model_config import DefaultModelConfig
 from rlmodule_core.nn import conv
 from rlmodule_core.nn.block import Block
+
+__all__ = [
+    "action_input_size",
+    "Catalog",
+    "CNNFeatures",
+    "DEFAULT_CONV_FILTERS",
+    "DictFeatures",
+    "Encoder",
+    "FlattenFeatures",
+    "MLP",
+    "OneHotFeatures",
+    "RecurrentEncoder",
+    "resolve_config",
+]
 
 _DEFAULTS = dataclasses.asdict(DefaultModelConfig())
 
@@ -232,7 +247,7 @@ class RecurrentEncoder(Block):
         ops = self.ops
         obs = batch[Columns.OBS]
         b, t = _leading_dims(obs, ops)
-        flat = _map_leaves(obs, lambda x: ops.reshape(x, (b * t, *ops.shape(x)[2:])))
+        flat = tree.map_leaves(lambda x: ops.reshape(x, (b * t, *ops.shape(x)[2:])), obs)
         x = ops.reshape(self.encoder(flat), (b, t, self.encoder.size))
         extra = []
         if self.use_prev_action:
@@ -248,24 +263,13 @@ class RecurrentEncoder(Block):
 
 
 def _leading_dims(obs, ops) -> tuple[int, int]:
-    leaf = obs
-    while isinstance(leaf, Mapping | list | tuple):
-        leaf = next(iter(leaf.values())) if isinstance(leaf, Mapping) else leaf[0]
-    shape = ops.shape(leaf)
+    shape = ops.shape(tree.first_leaf(obs))
     if len(shape) < 2:
         raise ValueError(
             f"A recurrent module expects observations shaped (B, T, ...); received shape {shape}. "
             "Add a time axis (e.g. obs[:, None]) and pass Columns.STATE_IN."
         )
     return shape[0], shape[1]
-
-
-def _map_leaves(x, fn):
-    if isinstance(x, Mapping):
-        return {k: _map_leaves(v, fn) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return type(x)(_map_leaves(v, fn) for v in x)
-    return fn(x)
 
 
 # ---- the catalog ------------------------------------------------------------------------------

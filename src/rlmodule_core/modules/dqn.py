@@ -13,6 +13,8 @@ from rlmodule_core.columns import Columns
 from rlmodule_core.modules.catalog import Catalog, resolve_config
 from rlmodule_core.rl_module import RLModule
 
+__all__ = ["DefaultDQNRLModule", "DQN_DEFAULTS", "epsilon_at"]
+
 #: model_config keys of the DQN module beyond DefaultModelConfig (RLlib's defaults).
 DQN_DEFAULTS: dict[str, Any] = {
     "dueling": True,

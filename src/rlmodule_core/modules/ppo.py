@@ -13,6 +13,8 @@ from rlmodule_core.modules._common import encode, gaussian_inputs, pi_output_siz
 from rlmodule_core.modules.catalog import Catalog
 from rlmodule_core.rl_module import RLModule
 
+__all__ = ["DefaultPPORLModule", "PI_OUTPUT_INIT", "VF_OUTPUT_INIT"]
+
 # Small final-layer gains: a near-uniform initial policy and unit-scale values make PPO
 # start stable (the usual orthogonal-init recipe).
 PI_OUTPUT_INIT = {"name": "orthogonal", "gain": 0.01}
@@ -24,9 +26,10 @@ class DefaultPPORLModule(RLModule, ValueFunctionAPI, InferenceOnlyAPI):
 
     With ``vf_share_layers`` (the default) actor and critic share one encoder; otherwise
     the critic has its own ``vf_encoder``. With ``use_lstm`` the batch is (B, T, ...), the
-    encoder is recurrent and ``Columns.STATE_IN``/``STATE_OUT`` carry ``{"h", "c"}``
-    (a recurrent module shares its encoder). An inference-only build has no ``vf`` and no
-    ``vf_encoder``.
+    encoder is recurrent and ``Columns.STATE_IN``/``STATE_OUT`` carry ``{"h", "c"}``; a
+    recurrent critic with its own encoder adds ``"vf_h"``/``"vf_c"`` (every forward pass of
+    the full module then advances both, so a runner carrying the state has the critic's
+    too). An inference-only build has no ``vf`` and no ``vf_encoder``.
 
     Example:
         >>> module = RLModuleSpec(
@@ -41,11 +44,6 @@ class DefaultPPORLModule(RLModule, ValueFunctionAPI, InferenceOnlyAPI):
     def setup(self) -> None:
         catalog = Catalog(self.observation_space, self.action_space, self.model_config)
         config = catalog.config
-        if config["use_lstm"] and not config["vf_share_layers"]:
-            raise ValueError(
-                "DefaultPPORLModule with use_lstm=True needs vf_share_layers=True (the critic "
-                "reads the recurrent encoder). Set vf_share_layers=True."
-            )
         self.encoder = catalog.build_encoder()
         latent = catalog.latent_size
         out_size, free_log_std = pi_output_size(self.action_space, config)
@@ -64,22 +62,49 @@ class DefaultPPORLModule(RLModule, ValueFunctionAPI, InferenceOnlyAPI):
 
     # ---- forward ------------------------------------------------------------------------
     def _forward(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        return self._actor(batch)[0]
+        out, _ = self._actor(batch)
+        if self._recurrent_critic:
+            out[Columns.STATE_OUT].update(self._critic_embeddings(batch)[1])
+        return out
 
     def _forward_train(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         out, embeddings = self._actor(batch)
         # EMBEDDINGS are what compute_values needs: the critic's features.
         if self._separate_vf:
-            embeddings = encode(self.vf_encoder, batch, self._recurrent)[0]
+            embeddings, critic_state = self._critic_embeddings(batch)
+            if critic_state:
+                out[Columns.STATE_OUT].update(critic_state)
         out[Columns.EMBEDDINGS] = embeddings
         return out
 
+    @property
+    def _recurrent_critic(self) -> bool:
+        return self._recurrent and self._separate_vf and not self.inference_only
+
+    def _encode_actor(self, batch: dict[str, Any]) -> tuple[Any, Any]:
+        if not self._recurrent:
+            return encode(self.encoder, batch, False)
+        state = batch.get(Columns.STATE_IN)
+        if state is not None:
+            state = {"h": state["h"], "c": state["c"]}
+        return self.encoder(batch, state)
+
     def _actor(self, batch: dict[str, Any]) -> tuple[dict[str, Any], Any]:
-        embeddings, state_out = encode(self.encoder, batch, self._recurrent)
+        embeddings, state_out = self._encode_actor(batch)
         out = {Columns.ACTION_DIST_INPUTS: self._pi(embeddings)}
         if state_out is not None:
-            out[Columns.STATE_OUT] = state_out
+            out[Columns.STATE_OUT] = dict(state_out)
         return out, embeddings
+
+    def _critic_embeddings(self, batch: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """The critic encoder's features and, when recurrent, its next state as {"vf_h", "vf_c"}."""
+        if not self._recurrent:
+            return self.vf_encoder(batch[Columns.OBS]), {}
+        state = batch.get(Columns.STATE_IN)
+        if state is not None:
+            state = {"h": state["vf_h"], "c": state["vf_c"]}
+        embeddings, state_out = self.vf_encoder(batch, state)
+        return embeddings, {"vf_h": state_out["h"], "vf_c": state_out["c"]}
 
     def _pi(self, embeddings: Any) -> Any:
         logits = self.pi(embeddings)
@@ -93,8 +118,10 @@ class DefaultPPORLModule(RLModule, ValueFunctionAPI, InferenceOnlyAPI):
     def compute_values(self, batch: dict[str, Any], embeddings: Any | None = None) -> Any:
         """Values (B,) or (B, T); pass ``forward_train``'s ``EMBEDDINGS`` to skip the encoder."""
         if embeddings is None:
-            encoder = self.vf_encoder if self._separate_vf else self.encoder
-            embeddings = encode(encoder, batch, self._recurrent)[0]
+            if self._separate_vf:
+                embeddings = self._critic_embeddings(batch)[0]
+            else:
+                embeddings = self._encode_actor(batch)[0]
         return self.ops.squeeze(self.vf(embeddings), -1)
 
     def get_non_inference_attributes(self) -> list[str]:
@@ -104,4 +131,8 @@ class DefaultPPORLModule(RLModule, ValueFunctionAPI, InferenceOnlyAPI):
         if not self._recurrent:
             return {}
         size = int(self.encoder.size)
-        return {"h": np.zeros((size,), np.float32), "c": np.zeros((size,), np.float32)}
+        state = {"h": np.zeros((size,), np.float32), "c": np.zeros((size,), np.float32)}
+        if self._recurrent_critic:
+            vf_size = int(self.vf_encoder.size)
+            state.update(vf_h=np.zeros((vf_size,), np.float32), vf_c=np.zeros((vf_size,), np.float32))
+        return state

@@ -13,6 +13,8 @@ from rlmodule_core.modules._common import gaussian_inputs
 from rlmodule_core.modules.catalog import Catalog, Encoder, resolve_config
 from rlmodule_core.rl_module import RLModule
 
+__all__ = ["DefaultSACRLModule", "SAC_DEFAULTS"]
+
 #: model_config keys of the SAC module beyond DefaultModelConfig.
 SAC_DEFAULTS: dict[str, Any] = {"twin_q": True}
 

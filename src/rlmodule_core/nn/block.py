@@ -14,6 +14,8 @@ from typing import Any, ClassVar
 
 from rlmodule_core.backend import binding
 
+__all__ = ["Block", "layer_dict"]
+
 
 class Block(abc.ABC):  # noqa: B024 - subclasses must implement setup/forward, checked at call
     """Base class of neutral composite layers.

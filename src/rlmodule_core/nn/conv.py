@@ -10,6 +10,8 @@ import numpy as np
 
 from rlmodule_core.nn import initializers as init
 
+__all__ = ["conv2d_args", "Conv2DArgs", "output_size", "same_padding"]
+
 
 class Conv2DArgs(NamedTuple):
     """Validated Conv2D arguments and the layer's initial canonical parameters."""

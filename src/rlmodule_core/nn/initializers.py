@@ -24,6 +24,18 @@ import numpy as np
 
 from rlmodule_core.backend.scope import current_scope, initialization_skipped
 
+__all__ = [
+    "ACTIVATIONS",
+    "check_activation",
+    "conv2d_params",
+    "dense_params",
+    "initialize",
+    "layer_norm_params",
+    "lstm_params",
+    "normalize_kernel_size",
+    "SUPPORTED",
+]
+
 InitSpec = str | Mapping[str, Any] | Callable[..., np.ndarray] | None
 
 

@@ -185,3 +185,38 @@ def test_bias_layer_is_a_free_parameter(framework):
 def test_nn_dict_rejects_keys_that_cannot_be_state_paths(framework, backend, key):
     with pytest.raises(ValueError, match="Dict keys must be non-empty strings without '.'"):
         backend.nn.Dict({key: backend.nn.Dense(2, 2)})
+
+
+# Keys a torch module accepts must build everywhere: private-looking names, method names
+# of the container or of the frameworks' module classes, and Python/NNX internals.
+ODD_KEYS = ["_private", "keys", "items", "values", "train", "eval", "state", "__dict__", "_pytree__state", "call"]
+
+
+class OddKeys(rlm.RLModule):
+    def setup(self):
+        self.heads = self.nn.Dict({key: self.nn.Bias(2, initializer="ones") for key in ODD_KEYS})
+
+    def _forward(self, batch, **kwargs):
+        x = batch[Columns.OBS][:, :2]
+        total = x
+        for i, key in enumerate(self.heads.keys()):
+            total = total + (i + 1) * self.heads[key](x)
+        return {Columns.ACTION_DIST_INPUTS: total, "order": list(self.heads.keys())}
+
+
+def test_nn_dict_accepts_the_same_keys_on_every_backend(framework):
+    module = build(OddKeys, framework)
+    assert set(module.get_state()) == {f"heads.{key}.bias" for key in ODD_KEYS}
+    obs = batch(3)
+    x = obs[Columns.OBS][:, :2]
+    want = x + sum((i + 1) * (x + 1.0) for i in range(len(ODD_KEYS)))
+    for method in ("forward_inference", "forward_train"):
+        for _ in range(2):  # eager or tracing first, then the compiled forward where there is one
+            out = getattr(module, method)(obs)
+            assert out["order"] == ODD_KEYS
+            np.testing.assert_allclose(numpy_tree(out[Columns.ACTION_DIST_INPUTS], framework), want, rtol=1e-5)
+    state = {k: v * 0 + 2.0 for k, v in module.get_state().items()}
+    module.set_state(state)
+    out = module.forward_inference(obs)
+    np.testing.assert_allclose(numpy_tree(out[Columns.ACTION_DIST_INPUTS], framework),
+                               x + sum((i + 1) * (x + 2.0) for i in range(len(ODD_KEYS))), rtol=1e-5)

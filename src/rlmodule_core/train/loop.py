@@ -23,6 +23,16 @@ import numpy as np
 from rlmodule_core.backend import registry
 from rlmodule_core.train.progress import Progress
 
+__all__ = [
+    "build_config",
+    "DEFAULT_EVAL_EVERY",
+    "DEFAULT_STEPS",
+    "evaluate_checkpoint",
+    "RUN_FILE",
+    "RunResult",
+    "train",
+]
+
 RUN_FILE = "run.json"
 #: Seeds of the evaluation envs: periodic evaluation k uses EVAL_SEED + 1000 k, confirmation
 #: c uses CONFIRM_SEED + 1000 c (fresh start states each time; training envs use the run's
@@ -30,8 +40,8 @@ RUN_FILE = "run.json"
 EVAL_SEED, CONFIRM_SEED = 100_000, 500_000
 #: The module checkpoint of the confirmed policy, written at the solve.
 SOLVED_MODULE = "solved_module"
-DEFAULT_STEPS = {"ppo": 500_000, "dqn": 100_000}
-DEFAULT_EVAL_EVERY = {"ppo": 10_240, "dqn": 10_000}
+DEFAULT_STEPS = {"ppo": 500_000, "dqn": 100_000, "sac": 50_000}
+DEFAULT_EVAL_EVERY = {"ppo": 10_240, "dqn": 10_000, "sac": 5_000}
 
 
 @dataclasses.dataclass
@@ -102,6 +112,10 @@ def build_config(
     return built
 
 
+#: Solve thresholds of envs gymnasium registers without a reward_threshold.
+KNOWN_THRESHOLDS = {"Pendulum-v1": -200.0}
+
+
 def _solve_threshold(env: str) -> float | None:
     import gymnasium as gym
 
@@ -110,9 +124,10 @@ def _solve_threshold(env: str) -> float | None:
     if is_multi_agent_env(env):
         return multi_agent_reward_threshold(env)
     try:
-        return gym.spec(env).reward_threshold
+        threshold = gym.spec(env).reward_threshold
     except gym.error.Error:
         return None
+    return KNOWN_THRESHOLDS.get(env) if threshold is None else threshold
 
 
 def train(

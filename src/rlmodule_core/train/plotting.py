@@ -7,6 +7,8 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+__all__ = ["plot_learning_curve"]
+
 
 def plot_learning_curve(
     rows: Sequence[dict[str, Any]], evaluations: Sequence[dict[str, Any]], path: str | os.PathLike,

@@ -6,6 +6,8 @@ import sys
 import time
 from typing import IO, Any
 
+__all__ = ["Progress"]
+
 
 def _clock(seconds: float) -> str:
     seconds = int(max(seconds, 0))

@@ -15,6 +15,8 @@ from typing import Any, Protocol
 
 from rlmodule_core.train.env_runner import EnvRunner
 
+__all__ = ["LocalSampler", "RETURN_WINDOW", "Rollout", "Sampler"]
+
 #: Finished-episode returns kept for the ``episode_return_mean`` metric.
 RETURN_WINDOW = 100
 
@@ -53,8 +55,9 @@ class Sampler(Protocol):
     num_env_steps: int
     episode_returns: deque[float]
 
-    def sample(self, num_steps: int) -> list[Rollout]:
-        """``num_steps`` steps of every env, with the learner's current weights."""
+    def sample(self, num_steps: int, **forward_kwargs: Any) -> list[Rollout]:
+        """``num_steps`` steps of every env, with the learner's current weights (``forward_kwargs``
+        reach ``forward_exploration``)."""
 
     def metrics(self) -> dict[str, float]:
         """Sampler-specific metrics for the training log (empty for a local sampler)."""

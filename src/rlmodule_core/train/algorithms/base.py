@@ -13,6 +13,8 @@ from rlmodule_core.train.env_runner import EnvRunner, EnvSpec, env_spec_with_con
 from rlmodule_core.train.learner import Learner, LearnerConfig
 from rlmodule_core.train.sampling import LocalSampler, Sampler
 
+__all__ = ["Algorithm"]
+
 
 class Algorithm:
     """A sampler, a module and its learner; subclasses define one training iteration.

@@ -20,6 +20,8 @@ from rlmodule_core.train.algorithms.base import Algorithm
 from rlmodule_core.train.algorithms.replay_buffer import ReplayBuffer
 from rlmodule_core.train.learner import Learner, LearnerConfig
 
+__all__ = ["DQN", "DQNConfig", "DQNLearner"]
+
 
 @dataclasses.dataclass
 class DQNConfig(LearnerConfig):
@@ -35,6 +37,9 @@ class DQNConfig(LearnerConfig):
         n_step: n-step returns.
         epsilon: piecewise-linear exploration schedule over env steps.
         target_update_frequency: updates between target syncs (hard copy with tau=1).
+        rollout_fragment_length: env steps per env that each remote runner samples per
+            request (with ``num_env_runners`` >= 1; in one process every step is followed by
+            its updates). Either way there are ``updates_per_step`` updates per vector step.
         model: model_config of the DefaultDQNRLModule (dueling, double_q, num_atoms, ...).
     """
 
@@ -49,6 +54,7 @@ class DQNConfig(LearnerConfig):
     updates_per_step: int = 1
     gamma: float = 0.99
     n_step: int = 1
+    rollout_fragment_length: int = 50
     epsilon: list[list[float]] = dataclasses.field(default_factory=lambda: [[0, 1.0], [10_000, 0.02]])
     model: dict[str, Any] = dataclasses.field(
         default_factory=lambda: {"fcnet_hiddens": [128, 128], "fcnet_activation": "relu",
@@ -112,11 +118,25 @@ class DQN(Algorithm):
     learner_class = DQNLearner
     module_class = DefaultDQNRLModule
     extra_model_keys = tuple(DQN_DEFAULTS)
+    supports_env_runners = True
 
     def __init__(self, config: DQNConfig, env, **kwargs: Any) -> None:
+        runners = int(kwargs.get("num_env_runners") or 0)
+        if runners > config.num_envs:
+            raise ValueError(
+                f"DQN splits its num_envs={config.num_envs} env(s) over the remote runners, so it needs "
+                f"num_envs >= num_env_runners; received num_env_runners={runners}. Pass --set num_envs={runners} "
+                "(or more)."
+            )
+        if config.rollout_fragment_length < 1:
+            raise ValueError(f"Expected rollout_fragment_length >= 1; received {config.rollout_fragment_length}.")
         super().__init__(config, env, **kwargs)
         self.buffer = ReplayBuffer(config.buffer_size, self.num_envs, n_step=config.n_step, gamma=config.gamma)
         self._rng = np.random.default_rng(self.seed)
+        self._remote = runners > 0
+        # Runner r's envs fill the buffer's n-step slots from offsets[r] on.
+        envs = [self.num_envs] if not runners else _split(self.num_envs, runners)
+        self._offsets = np.concatenate([[0], np.cumsum(envs)[:-1]]).astype(int).tolist()
 
     def model_config(self) -> dict[str, Any]:
         """The config's ``model`` plus the epsilon schedule the module explores with."""
@@ -133,30 +153,53 @@ class DQN(Algorithm):
                 f"The DQN trainer's replay buffer stores array observations; received {observation_space!r}."
             )
 
+    def _add(self, rollout: Any) -> None:
+        data, offset = rollout.data, self._offsets[rollout.runner_id]
+        keys = (Columns.OBS, Columns.ACTIONS, Columns.REWARDS, Columns.NEXT_OBS, Columns.TERMINATEDS,
+                Columns.TRUNCATEDS)
+        for t in range(len(data[Columns.REWARDS])):
+            self.buffer.add(*(data[k][t] for k in keys), offset=offset)
+
     def train_iteration(self, env_steps: int = 1_000) -> dict[str, Any]:
-        """``env_steps`` environment steps, each followed by ``updates_per_step`` updates."""
+        """About ``env_steps`` environment steps, with ``updates_per_step`` updates per vector step.
+
+        In one process each vector step is followed by its updates; with remote runners each
+        runner samples ``rollout_fragment_length`` steps per env with the current weights
+        (broadcast before every request), the transitions go into the replay buffer and the
+        updates follow.
+        """
         c = self.config
         totals: dict[str, float] = {}
         updates = 0
-        for _ in range(max(env_steps // self.num_envs, 1)):
-            step = self.runner.sample(self.module, 1, t=self.num_env_steps)
-            self.buffer.add(*(step[k][0] for k in (Columns.OBS, Columns.ACTIONS, Columns.REWARDS,
-                                                   Columns.NEXT_OBS, Columns.TERMINATEDS, Columns.TRUNCATEDS)))
+        fragment = c.rollout_fragment_length if self._remote else 1
+        target = self.num_env_steps + max(env_steps, self.num_envs)
+        while self.num_env_steps < target:
+            rollouts = self.sampler.sample(fragment, t=self.num_env_steps)
+            for rollout in rollouts:
+                self._add(rollout)
             if self.num_env_steps <= c.learning_starts:
                 continue
-            for _ in range(c.updates_per_step):
+            vector_steps = sum(r.env_steps for r in rollouts) // self.num_envs
+            for _ in range(max(vector_steps, 1) * c.updates_per_step):
                 metrics = self.learner.update(self.buffer.sample(c.train_batch_size, self._rng))
                 updates += 1
                 for key, value in metrics.items():
                     totals[key] = totals.get(key, 0.0) + value
         totals = {k: v / max(updates, 1) for k, v in totals.items()}
         self.iteration += 1
-        returns = self.runner.episode_returns
+        returns = self.sampler.episode_returns
         totals.update(
             iteration=self.iteration,
             env_steps=self.num_env_steps,
             episode_return_mean=float(np.mean(returns)) if returns else float("nan"),
             epsilon=self.module.epsilon(self.num_env_steps),
             num_updates=self.learner.num_updates,
+            **self.sampler.metrics(),
         )
         return totals
+
+
+def _split(num_envs: int, runners: int) -> list[int]:
+    from rlmodule_core.distributed import split_envs
+
+    return list(split_envs(num_envs, runners))

@@ -9,6 +9,8 @@ import numpy as np
 
 from rlmodule_core.columns import Columns
 
+__all__ = ["ReplayBuffer"]
+
 
 class ReplayBuffer:
     """A ring buffer of transitions with optional n-step returns.
@@ -36,9 +38,18 @@ class ReplayBuffer:
     def __len__(self) -> int:
         return self.size
 
-    def add(self, obs, actions, rewards, next_obs, terminateds, truncateds) -> None:
-        """Adds one vector-env step; n-step transitions are stored once complete."""
-        for i, pending in enumerate(self._pending):
+    def add(self, obs, actions, rewards, next_obs, terminateds, truncateds, *, offset: int = 0) -> None:
+        """Adds one vector-env step; n-step transitions are stored once complete.
+
+        The arrays' env ``i`` is the buffer's env ``offset + i`` (several remote runners
+        each add their own envs' steps).
+        """
+        if offset < 0 or offset + len(rewards) > len(self._pending):
+            raise ValueError(
+                f"Envs {offset}..{offset + len(rewards) - 1} do not fit a buffer made for {len(self._pending)} env(s)."
+            )
+        for i in range(len(rewards)):
+            pending = self._pending[offset + i]
             pending.append((obs[i], actions[i], float(rewards[i]), next_obs[i], bool(terminateds[i])))
             done = bool(terminateds[i] or truncateds[i])
             if len(pending) == self.n_step:
