@@ -250,3 +250,26 @@ def test_a_mapping_function_may_switch_modules_between_episodes():
     segments = runner.sample(numpy_multi(mapping), 4)  # two episodes of 2 steps: episode 0, then 1
     assert {s[Columns.AGENT_ID] for s in segments["main"]} == {"player_0", "player_1"}
     assert [s[Columns.AGENT_ID] for s in segments["main_v0"]] == ["player_1"]
+
+
+def test_eval_refuses_a_checkpoint_whose_spaces_do_not_match_the_agents(tmp_path, capsys):
+    mapping = build_mapping(JoinLeave(), {"policies": "independent"})
+    multi = numpy_multi(mapping)  # modules "a" and "b" on Box(2) observations
+    multi.save_to_path(tmp_path / "module")
+    code = main(["eval", str(tmp_path / "module"), "--env", "MultiAgentCartPole-v1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Cannot tell which of the modules ['a', 'b'] plays agents" in err
+    renamed = numpy_multi(build_mapping(JoinLeave(), {"mapping": {"a": "agent_0", "b": "agent_1"}}))
+    renamed.save_to_path(tmp_path / "renamed")
+    code = main(["eval", str(tmp_path / "renamed"), "--env", "MultiAgentCartPole-v1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Module 'agent_0' has spaces" in err and "Pass the env (and --env-config)" in err
+
+
+def test_algorithms_without_a_multi_agent_form_are_refused_before_training(tmp_path, capsys):
+    code = main(["train", "--algo", "sac", "--env", "MultiAgentCartPole-v1", "--out", str(tmp_path / "sac")])
+    assert code == 2 and "SAC does not train multi-agent envs yet" in capsys.readouterr().err
+    code = main(["train", "--env", "MultiAgentCartPole-v1", "--set", "model.use_lstm=true", "--framework", "numpy",
+                 "--out", str(tmp_path / "lstm")])
+    assert code == 2 and "does not train recurrent modules yet" in capsys.readouterr().err
+    assert not (tmp_path / "sac").exists() and not (tmp_path / "lstm").exists()

@@ -235,10 +235,9 @@ def train(
     key, algo_cls = _algorithm(settings["algo"])
     registry.get_backend(settings["framework"])  # ImportError naming the extra, before anything starts
     if "multi_agent" in settings:
-        from rlmodule_core.train.multi_agent import MULTI_AGENT_ALGORITHMS
         from rlmodule_core.train.multi_agent.run import build_algorithm
 
-        algorithm = build_algorithm(settings, MULTI_AGENT_ALGORITHMS[key], build_config(key, settings["config"]))
+        algorithm = build_algorithm(settings, build_config(key, settings["config"]))
     else:
         algorithm = algo_cls(
             build_config(key, settings["config"]), settings["env"], framework=settings["framework"],

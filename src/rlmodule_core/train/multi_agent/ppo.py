@@ -35,6 +35,14 @@ class MultiAgentPPO(MultiAgentAlgorithm):
     single_agent_class = PPO
     supports_env_runners = True
 
+    def check_spaces(self, observation_space: Any, action_space: Any) -> None:
+        if self.model_config().get("use_lstm"):
+            raise ValueError(
+                "Multi-agent PPO does not train recurrent modules yet (it keeps no per-agent LSTM state); "
+                "set model use_lstm = false."
+            )
+        super().check_spaces(observation_space, action_space)
+
     def _values_fn(self, module_id: str):
         sub = self.module[module_id]
 

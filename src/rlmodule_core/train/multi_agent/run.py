@@ -75,8 +75,20 @@ def _read_config_file(path: Path) -> dict[str, Any]:
     raise ValueError(f"Expected a .toml or .json config file; received {str(path)!r}.")
 
 
-def build_algorithm(settings: Mapping[str, Any], algo_cls: type[MultiAgentAlgorithm], config: Any) -> MultiAgentAlgorithm:
-    """The multi-agent algorithm a run's settings describe (mapping checked against the env)."""
+def build_algorithm(settings: Mapping[str, Any], config: Any) -> MultiAgentAlgorithm:
+    """The multi-agent algorithm a run's settings describe (mapping checked against the env).
+
+    Raises:
+        ValueError: the algorithm has no multi-agent form (the message lists those that do).
+    """
+    from rlmodule_core.train.multi_agent import MULTI_AGENT_ALGORITHMS
+
+    algo_cls = MULTI_AGENT_ALGORITHMS.get(settings["algo"])
+    if algo_cls is None:
+        raise ValueError(
+            f"{settings['algo'].upper()} does not train multi-agent envs yet; {settings['env']!r} is one. "
+            f"Use --algo {' or '.join(sorted(MULTI_AGENT_ALGORITHMS))}."
+        )
     return algo_cls(
         config, settings["env"], framework=settings["framework"], seed=settings["seed"],
         total_env_steps=settings["steps"], num_env_runners=settings.get("num_env_runners", 0),
