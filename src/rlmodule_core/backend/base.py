@@ -161,6 +161,10 @@ def check_thread_counts(threads: int, inter_op: int | None) -> int:
 
     Raises:
         ValueError: a count that is not an int >= 1.
+
+    Example:
+        >>> check_thread_counts(2, None), check_thread_counts(2, 1)
+        (2, 1)
     """
     for name, value in (("threads", threads), ("inter_op", inter_op)):
         if value is None and name == "inter_op":
