@@ -93,6 +93,30 @@ def test_state_writes_in_place_and_batches_are_converted():
     np.testing.assert_allclose(as64.numpy(), as32.numpy(), atol=1e-6)
 
 
+def test_set_state_writes_the_live_buffers_the_compiled_forward_and_optimizer_read():
+    module, other = build(), build(model_config={"seed": 7})
+    batch = {Columns.OBS: obs()}
+    module.forward_inference(batch)  # traced: the tf.function holds the variables, not values
+    state = other.get_state()
+    module.set_state(state)
+    np.testing.assert_allclose(module.forward_inference(batch)[Columns.ACTION_DIST_INPUTS].numpy(),
+                               other.forward_inference(batch)[Columns.ACTION_DIST_INPUTS].numpy(), atol=1e-6)
+    expected = state["pi.kernel"].copy()
+    for array in state.values():
+        array += 1.0  # the module holds copies, not the caller's arrays
+    np.testing.assert_array_equal(module.get_state()["pi.kernel"], expected)
+    out = {k: np.zeros_like(v) for k, v in state.items()}
+    assert module.get_state(out=out)["pi.kernel"] is out["pi.kernel"]
+    np.testing.assert_array_equal(out["pi.kernel"], expected)
+    # A Keras optimizer step after the write starts from the written values.
+    kernel = named_state(module)["pi.kernel"]
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(module.forward_train(batch)[Columns.ACTION_DIST_INPUTS])
+    grad = tape.gradient(loss, kernel)
+    keras.optimizers.SGD(learning_rate=0.1).apply_gradients([(grad, kernel)])
+    np.testing.assert_allclose(module.get_state()["pi.kernel"], expected - 0.1 * grad.numpy(), rtol=1e-6, atol=1e-6)
+
+
 def named_variables_key(module, variable):
     return next(k for k, v in named_state(module).items() if v is variable)
 

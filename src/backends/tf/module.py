@@ -15,7 +15,7 @@ from rlmodule_core.rl_module import RLModule
 from . import nn, ops
 from ._keras import keras, tf
 from .compile import ForwardCall, Forwards
-from .state import named_state
+from .state import named_state, read_into, write
 
 __all__ = ["convert_batch", "TfRLModule"]
 
@@ -119,10 +119,14 @@ class TfRLModule(RLModule, keras.Model):
         # Variable.numpy() returns a fresh array each call (the conformance suite checks it).
         return {k: variables[k].numpy() for k in keys}
 
+    def _state_read_into(self, keys: list[str], out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        variables = named_state(self)
+        return {k: read_into(variables[k], out[k]) if k in out else variables[k].numpy() for k in keys}
+
     def _state_write(self, state: dict[str, np.ndarray]) -> None:
         variables = named_state(self)
         for key, value in state.items():
-            variables[key].assign(value)
+            write(variables[key], value)
 
     def _delete_attribute(self, parent: Any, name: str) -> None:
         removed = getattr(parent, name)

@@ -448,9 +448,18 @@ class SeededStream:
 
 
 Generator = tf.random.Generator | SeededStream
-# Made at import: a tf.function may not create the variable a generator holds, and
-# as_rng(None) is often first called inside one.
-_default_rng = tf.random.Generator.from_non_deterministic_state()
+# Made on first use, not at import: making it starts TF's runtime, after which its
+# thread pools can no longer be set (Backend.set_threads). ``tf.init_scope`` makes it
+# eagerly even when as_rng(None) is first called inside a tf.function.
+_default_rng: tf.random.Generator | None = None
+
+
+def _default_generator() -> tf.random.Generator:
+    global _default_rng
+    if _default_rng is None:
+        with tf.init_scope():
+            _default_rng = tf.random.Generator.from_non_deterministic_state()
+    return _default_rng
 
 
 def rng(seed: int | None = None) -> tf.random.Generator:
@@ -471,7 +480,7 @@ def as_rng(r: None | int | Generator) -> Generator:
     gives the same draws, also inside ``tf.function``), and a generator is returned as is.
     """
     if r is None:
-        return _default_rng
+        return _default_generator()
     if isinstance(r, tf.random.Generator | SeededStream):
         return r
     if isinstance(r, int | np.integer) and not isinstance(r, bool | np.bool_):

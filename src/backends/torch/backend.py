@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
 
 from rlmodule_core.backend import Backend
+from rlmodule_core.backend.base import check_thread_counts
 
 from . import nn, ops, optim, targets
 from .compile import compile_module
@@ -44,6 +46,20 @@ class TorchBackend(Backend):
         self, module: Any, *, lr: float, grad_clip: float | None = None, eps: float = 1e-8
     ) -> Any:
         return optim.TorchOptimizer(module, lr=lr, grad_clip=grad_clip, eps=eps)
+
+    def set_threads(self, threads: int, *, inter_op: int | None = None) -> None:
+        inter_op = check_thread_counts(threads, inter_op)
+        torch.set_num_threads(threads)
+        if torch.get_num_interop_threads() == inter_op:
+            return
+        try:
+            torch.set_num_interop_threads(inter_op)
+        except RuntimeError:  # torch fixes the pool once inter-op work has started
+            warnings.warn(
+                f"torch's inter-op threads stay at {torch.get_num_interop_threads()} (requested {inter_op}): "
+                "torch allows setting them only before its first parallel work. Call "
+                "set_threads first thing in the process.", RuntimeWarning, stacklevel=2,
+            )
 
     def compile(self, module: Any, **options: Any) -> Any:
         return compile_module(module, **options)

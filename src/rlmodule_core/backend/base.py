@@ -12,7 +12,7 @@ import threading
 from types import ModuleType
 from typing import Any
 
-__all__ = ["Backend"]
+__all__ = ["Backend", "check_thread_counts"]
 
 
 class Backend(abc.ABC):
@@ -120,6 +120,29 @@ class Backend(abc.ABC):
             "framework='torch', 'tf' or 'jax', then deploy the checkpoint on any backend."
         )
 
+    # ---- threads ----------------------------------------------------------------------------
+    def set_threads(self, threads: int, *, inter_op: int | None = None) -> None:
+        """Sets how many threads this process's framework uses per op (and between ops).
+
+        RL acts and learns on small models: one thread per process is usually fastest,
+        and several processes (seeds, env runners) on one machine each keep to their
+        share of the cores instead of oversubscribing them. Call it before the framework
+        runs its first op (TF and JAX fix their thread pools then; a later call that
+        cannot apply warns). The default does nothing (NumPy leaves its BLAS alone).
+
+        Args:
+            threads: intra-op threads (>= 1).
+            inter_op: inter-op threads (>= 1) where the framework has such a pool;
+                defaults to ``threads``.
+
+        Raises:
+            ValueError: a count below 1.
+
+        Example:
+            >>> rlm.get_backend("torch").set_threads(1)   # before building modules
+        """
+        check_thread_counts(threads, inter_op)
+
     # ---- compilation ----------------------------------------------------------------------
     @abc.abstractmethod
     def compile(self, module: Any, **options: Any) -> Any:
@@ -131,3 +154,24 @@ class Backend(abc.ABC):
 
     def __repr__(self) -> str:
         return f"<rlmodule backend {self.name!r}>"
+
+
+def check_thread_counts(threads: int, inter_op: int | None) -> int:
+    """Validates ``set_threads``' arguments; returns the inter-op count to use.
+
+    Raises:
+        ValueError: a count that is not an int >= 1.
+
+    Example:
+        >>> check_thread_counts(2, None), check_thread_counts(2, 1)
+        (2, 1)
+    """
+    for name, value in (("threads", threads), ("inter_op", inter_op)):
+        if value is None and name == "inter_op":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(
+                f"Expected {name} to be an int >= 1; received {value!r}. Pass e.g. threads=1 "
+                "(one thread per process suits the small models of RL)."
+            )
+    return threads if inter_op is None else inter_op

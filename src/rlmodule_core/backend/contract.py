@@ -309,6 +309,7 @@ BACKEND_ATTRIBUTES: dict[str, str] = {
     "update_target_network": "a method",
     "compile": "a method",
     "make_optimizer": "a method",
+    "set_threads": "a method",
 }
 
 _VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)

@@ -57,7 +57,7 @@ def _train(args: argparse.Namespace) -> int:
         args.algo, args.env, framework=args.framework, config=args.config, seed=args.seed,
         steps=args.steps, out=args.out, eval_every=args.eval_every, eval_episodes=args.eval_episodes,
         stop_at_solve=not args.no_early_stop, solve_return=args.solve_return, resume=args.resume,
-        num_env_runners=args.num_env_runners, overrides=args.set, env_config=args.env_config,
+        num_env_runners=args.num_env_runners, threads=args.threads, overrides=args.set, env_config=args.env_config,
         confirm_episodes=args.confirm_episodes, tensorboard=args.tensorboard, policies=args.policies,
     )
     if result.solved:
@@ -191,6 +191,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="multi-agent envs: one module per agent (module ID = agent ID) or one shared module "
              "(default: shared when all agents have the same spaces); a mapping goes in the config "
              "file's [multi_agent] table",
+    )
+    train.add_argument(
+        "--threads", type=int, default=None, metavar="N",
+        help="framework threads per process, here and in each env runner (default 1: fastest for "
+             "small models, and several runs side by side share the cores)",
     )
     train.set_defaults(run=_train)
 

@@ -111,6 +111,8 @@ class EnvRunnerGroup:
             as failed (None: wait indefinitely).
         max_restarts: restarts allowed over the group's life before ``sample`` raises
             instead (an environment that always crashes must not loop forever).
+        threads: intra-op threads of each runner's framework (``Backend.set_threads``;
+            default 1, right for the small models of RL); None leaves the framework's default.
 
     Example:
         >>> group = EnvRunnerGroup(spec, "CartPole-v1", num_runners=2, num_envs_per_runner=2, seed=0)
@@ -133,6 +135,7 @@ class EnvRunnerGroup:
         num_cpus_per_runner: float = 1.0,
         sample_timeout_s: float | None = None,
         max_restarts: int = 100,
+        threads: int | None = 1,
     ) -> None:
         spec = self._spec_dict(module_spec, framework)
         envs = [num_envs_per_runner] * num_runners if isinstance(num_envs_per_runner, int) else list(num_envs_per_runner)
@@ -145,6 +148,7 @@ class EnvRunnerGroup:
         self.num_cpus_per_runner = num_cpus_per_runner
         self.sample_timeout_s = sample_timeout_s
         self.max_restarts = max_restarts
+        self.threads = threads
         self._owns_ray = _ensure_ray(math.ceil(num_runners * num_cpus_per_runner))
         self._weights_ref: Any = None
         self._version = 0
@@ -303,7 +307,7 @@ class EnvRunnerGroup:
             seed = int(np.random.SeedSequence([self._seed, slot.runner_id, slot.incarnation]).generate_state(1)[0])
         options = {"num_cpus": self.num_cpus_per_runner, "max_restarts": 0, "max_task_retries": 0}
         return self.runner_actor.options(**options).remote(
-            slot.runner_id, self._spec, self._env, slot.num_envs, seed, *self._runner_args()
+            slot.runner_id, self._spec, self._env, slot.num_envs, seed, *self._runner_args(), threads=self.threads
         )
 
     def _fail(self, slot: _Slot, seq: int | None, err: BaseException) -> None:

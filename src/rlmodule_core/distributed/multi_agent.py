@@ -50,9 +50,12 @@ class RemoteMultiAgentEnvRunner:
     def __init__(
         self, runner_id: int, spec: Mapping[str, Any], env: Any, num_envs: int, seed: int | None,
         env_config: Mapping[str, Any], description: Mapping[str, Any],
-        policy_mapping_fn: Callable[[str, Any], str] | None,
+        policy_mapping_fn: Callable[[str, Any], str] | None, threads: int | None = 1,
     ) -> None:
         self.runner_id = runner_id
+        if threads is not None:  # before the modules exist: TF and JAX fix their pools at their first op
+            for framework in {sub["framework"] for sub in spec["rl_module_specs"].values()}:
+                registry.get_backend(framework).set_threads(threads)
         self.module = MultiRLModuleSpec.from_dict({**spec, "inference_only": True}).build()
         probe = make_multi_agent_env(env, env_config)
         try:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from rlmodule_core.backend import registry
 from rlmodule_core.columns import Columns
 from rlmodule_core.spec import RLModuleSpec
 from rlmodule_core.train.env_runner import EnvRunner, EnvSpec
@@ -32,9 +33,12 @@ class RemoteEnvRunner:
     """
 
     def __init__(
-        self, runner_id: int, spec: Mapping[str, Any], env: EnvSpec, num_envs: int, seed: int | None = None
+        self, runner_id: int, spec: Mapping[str, Any], env: EnvSpec, num_envs: int, seed: int | None = None,
+        threads: int | None = 1,
     ) -> None:
         self.runner_id = runner_id
+        if threads is not None:  # before the module exists: TF and JAX fix their pools at their first op
+            registry.get_backend(spec["framework"]).set_threads(threads)
         # The spec comes from the driver (the user's own code), not from a file: its class
         # may need importing in this worker process, so it is trusted.
         self.module = RLModuleSpec.from_dict(

@@ -153,6 +153,7 @@ def train(
     on_iteration: Callable[[dict[str, Any]], None] | None = None,
     handle_signals: bool = True,
     policies: str | None = None,
+    threads: int | None = None,
 ) -> RunResult:
     """Trains until ``steps`` env steps, or until the policy is solved when
     ``stop_at_solve``, then writes the run directory.
@@ -178,6 +179,9 @@ def train(
     default; on ``resume`` the run's own setting) samples in this process without Ray.
     ``overrides`` are ``--set KEY=VALUE`` items applied over ``config``; ``env_config``
     (a dict or a JSON object) holds keyword arguments of the env's constructor.
+    ``threads`` is the framework's intra-op threads in this process and in each env runner
+    (default 1, or the run's own setting on ``resume``: the small models of RL run fastest
+    on one, and runs side by side then share the cores instead of oversubscribing them).
 
     A multi-agent env (``MultiAgentCartPole-v1``, ``pettingzoo:<module or id>``) trains a
     MultiRLModule, one module per agent or one shared (``policies``: "independent" or
@@ -204,6 +208,8 @@ def train(
         settings["stop_at_solve"] = stop_at_solve
         if num_env_runners is not None:
             settings["num_env_runners"] = num_env_runners
+        if threads is not None:
+            settings["threads"] = threads
         out = Path(resume)
     else:
         from rlmodule_core.train.multi_agent.run import split_config
@@ -214,7 +220,7 @@ def train(
             "algo": key, "env": env, "framework": registry.resolve_framework(framework), "seed": seed,
             "steps": steps or DEFAULT_STEPS[key], "eval_every": eval_every or DEFAULT_EVAL_EVERY[key],
             "eval_episodes": eval_episodes, "confirm_episodes": confirm_episodes, "stop_at_solve": stop_at_solve, "solve_return": solve_return,
-            "num_env_runners": num_env_runners or 0,
+            "num_env_runners": num_env_runners or 0, "threads": 1 if threads is None else threads,
             "config": dataclasses.asdict(build_config(key, config, overrides)),
             "env_config": parse_env_config(env_config),
         }
@@ -233,7 +239,9 @@ def train(
 
         check_tensorboard()
     key, algo_cls = _algorithm(settings["algo"])
-    registry.get_backend(settings["framework"])  # ImportError naming the extra, before anything starts
+    # ImportError naming the extra before anything starts; threads before the first op
+    # (TF and JAX fix their pools then), for single- and multi-agent runs alike.
+    registry.get_backend(settings["framework"]).set_threads(settings.get("threads", 1))
     if "multi_agent" in settings:
         from rlmodule_core.train.multi_agent.run import build_algorithm
 
@@ -243,6 +251,7 @@ def train(
             build_config(key, settings["config"]), settings["env"], framework=settings["framework"],
             seed=settings["seed"], total_env_steps=settings["steps"],
             num_env_runners=settings.get("num_env_runners", 0), env_config=settings.get("env_config") or None,
+            threads=settings.get("threads", 1),
         )
     log = None
     try:

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar
 
+from rlmodule_core.backend import registry
 from rlmodule_core.rl_module import RLModule
 from rlmodule_core.spec import RLModuleSpec
 from rlmodule_core.train.env_runner import EnvRunner, EnvSpec, env_spec_with_config
@@ -22,7 +23,8 @@ class Algorithm:
     With ``num_env_runners=0`` the sampler steps ``self.runner`` in this process with the
     learner's module; with N >= 1 it samples on N Ray actors (``rlmodule_core.distributed``,
     the ``ray`` extra) that receive the learner's inference-only weights before each batch.
-    ``self.runner`` then serves only evaluation.
+    ``self.runner`` then serves only evaluation. ``threads`` sets this process's framework
+    threads (``Backend.set_threads``; None leaves them) and the remote runners' (default 1).
 
     Example:
         >>> algo = PPO(PPOConfig(), "CartPole-v1", framework="torch", seed=1)
@@ -42,9 +44,12 @@ class Algorithm:
 
     def __init__(
         self, config: LearnerConfig, env: EnvSpec, *, framework: str | None = None, seed: int = 0,
-        total_env_steps: int | None = None, num_env_runners: int = 0, env_config: dict[str, Any] | None = None,
+        total_env_steps: int | None = None, num_env_runners: int = 0, env_config: dict[str, Any] | None = None, threads: int | None = None,
     ) -> None:
         self._check_env_runners(num_env_runners)
+        self.threads = threads
+        if threads is not None:  # before the module is built: TF and JAX fix their pools at their first op
+            registry.get_backend(registry.resolve_framework(framework)).set_threads(threads)
         env = env_spec_with_config(env, env_config)
         self.config = config
         self.seed = seed
@@ -82,7 +87,10 @@ class Algorithm:
         # The envs are split, not multiplied: each iteration gathers the same
         # num_envs * rollout_length steps as in one process.
         envs = split_envs(self.num_envs, num_env_runners)
-        group = EnvRunnerGroup(spec, env, num_env_runners, num_envs_per_runner=envs, seed=self.seed)
+        group = EnvRunnerGroup(
+            spec, env, num_env_runners, num_envs_per_runner=envs, seed=self.seed,
+            threads=1 if self.threads is None else self.threads,
+        )
         return RemoteSampler(group, self.module)
 
     @property
