@@ -213,7 +213,12 @@ def thread_env(threads: int, base: Mapping[str, str] | None = None) -> dict[str,
     env.update(
         OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
         TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS=str(threads),
-        XLA_FLAGS=f"--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={threads}",
         TF_CPP_MIN_LOG_LEVEL="3",
     )
+    # XLA takes no thread count, only Eigen's pool on or off (an unknown flag aborts JAX's
+    # start); more than one thread keeps XLA's default pool.
+    flags = [f for f in env.get("XLA_FLAGS", "").split() if not f.startswith("--xla_cpu_multi_thread_eigen")]
+    if threads == 1:
+        flags.append("--xla_cpu_multi_thread_eigen=false")
+    env["XLA_FLAGS"] = " ".join(flags)
     return env
