@@ -636,7 +636,9 @@ def _prepare_from_checkpoint(module: RLModule, directory, component: str | None)
     state_file = metadata["state_file"]
     verify_checkpoint(directory, metadata, skip=(state_file,))
     path = inside(directory, state_file, f"{directory / METADATA_FILE}: field 'state_file'")
-    state = load_state_file(path, sha256=metadata["files"][state_file])
+    # Mapped: the arrays go into the module's own buffers right after validation (the
+    # caller's _state_write), so the restore holds no second copy of the state.
+    state = load_state_file(path, sha256=metadata["files"][state_file], mapped=True)
     if component is None:
         return module._prepare_state(state, strict=True)
     state = {k: v for k, v in state.items() if _under(k, [component])}

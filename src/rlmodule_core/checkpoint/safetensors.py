@@ -10,7 +10,10 @@ writing and reads into fresh copies, and a checkpoint also needs the file's sha2
 meant reading the file back after writing it and reading it twice to restore it. Here a
 save streams the arrays to the file while a second thread hashes the same memory (the
 hash and the ``write``/``fsync`` calls release the GIL), and a restore reads the file
-once into one buffer, hashes it, and returns arrays that are views of that buffer.
+once into one buffer, hashes it, and returns arrays that are views of that buffer; or,
+for a restore that copies the arrays into a module right away, maps the file instead
+(``mapped=True``): no second copy of the state in the process's own memory, and no
+copy from the page cache before hashing.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import mmap
 import os
 import threading
 from collections.abc import Mapping
@@ -207,12 +211,19 @@ def _entry(key: str, info: Any, data_size: int) -> Entry:
     return Entry(key, dtype, tuple(shape), begin, end)
 
 
-def read(path: Path) -> tuple[dict[str, np.ndarray], str]:
+def read(path: Path, *, mapped: bool = False) -> tuple[dict[str, np.ndarray], str]:
     """``(state, sha256 hex)`` of a safetensors file, read once.
 
     The header is read and validated first (:func:`read_header`); only then is one
     buffer of the file's size allocated, filled, hashed and viewed as the arrays (any of
     them kept alive keeps the whole buffer: copy what should outlive the rest).
+
+    With ``mapped``, the arrays are views of a private (copy-on-write) memory map of the
+    file instead of a buffer: the hash reads the page cache directly and nothing is
+    copied until the caller copies the arrays. For short-lived use only (a restore that
+    copies them into a module at once): checkpoint files are replaced by renames, never
+    rewritten in place, but a file truncated by someone else while it is mapped would
+    make a later access fault.
 
     Raises:
         SafetensorsError: the file is malformed or truncated.
@@ -221,12 +232,17 @@ def read(path: Path) -> tuple[dict[str, np.ndarray], str]:
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         header = read_header(f, size)
-        f.seek(0)
-        # np.empty, not bytearray(size): no zero-filling pass over memory about to be read into.
-        buffer = np.empty(size, np.uint8)
-        if f.readinto(memoryview(buffer)) != size or f.read(1):
-            raise SafetensorsError("the file changed size while it was read")
-    if buffer[8 : header.data_start].tobytes() != header.raw:
+        if mapped:
+            buffer = mmap.mmap(f.fileno(), size, access=mmap.ACCESS_COPY)
+            if os.fstat(f.fileno()).st_size != size:
+                raise SafetensorsError("the file changed size while it was read")
+        else:
+            f.seek(0)
+            # np.empty, not bytearray(size): no zero-filling pass over memory about to be read into.
+            buffer = np.empty(size, np.uint8)
+            if f.readinto(memoryview(buffer)) != size or f.read(1):
+                raise SafetensorsError("the file changed size while it was read")
+    if bytes(buffer[8 : header.data_start]) != header.raw:
         raise SafetensorsError("the file changed while it was read")
     digest = hashlib.sha256(buffer).hexdigest()
     start = header.data_start

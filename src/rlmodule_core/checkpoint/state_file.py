@@ -28,18 +28,20 @@ def _check_regular(path: Path) -> None:
         raise CorruptCheckpointError(f"Checkpoint file {path} is missing.")
 
 
-def load_state_file(path: Path, *, sha256: str | None = None) -> dict[str, np.ndarray]:
+def load_state_file(path: Path, *, sha256: str | None = None, mapped: bool = False) -> dict[str, np.ndarray]:
     """Reads a safetensors state file; with ``sha256``, checks the file against it.
 
     The header is validated before the data is read, and the data is hashed as it is
-    read (one pass over the file).
+    read (one pass over the file). ``mapped`` returns views of a memory map of the file
+    rather than of a private copy (see ``safetensors.read``): for a caller that copies
+    them into a module at once, after the check passed.
 
     Raises:
         CorruptCheckpointError: the file is missing, altered (sha256) or malformed.
     """
     _check_regular(path)
     try:
-        state, digest = safetensors.read(path)
+        state, digest = safetensors.read(path, mapped=mapped)
     except (OSError, safetensors.SafetensorsError) as err:
         if sha256 is not None and not isinstance(err, OSError) and _digest_or_none(path) != sha256:
             raise corrupt_file_error(path) from err
