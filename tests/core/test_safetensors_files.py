@@ -100,3 +100,35 @@ def test_load_state_file_checks_the_expected_sha256(tmp_path, mapped):
     assert checkpoint.load_state_file(path, sha256=digest, mapped=mapped)["w"].tolist() == [1.0, 1.0, 1.0]
     with pytest.raises(CorruptCheckpointError, match="s.safetensors is corrupted or truncated"):
         checkpoint.load_state_file(path, sha256="0" * 64, mapped=mapped)
+
+
+@pytest.mark.parametrize("batch_bytes", [1, 100, 2**30])
+def test_streamed_write_is_the_same_file_read_a_batch_at_a_time(tmp_path, batch_bytes):
+    state = sample_state()
+    digest = _safetensors.write(tmp_path / "whole.safetensors", state)
+    layout = {key: (value.shape, value.dtype) for key, value in state.items()}
+    asked: list[list[str]] = []
+
+    def read(keys):
+        asked.append(keys)
+        return {key: state[key] for key in keys}
+
+    streamed = _safetensors.write_streamed(tmp_path / "s.safetensors", layout, read, batch_bytes=batch_bytes)
+    assert streamed == digest
+    assert (tmp_path / "s.safetensors").read_bytes() == (tmp_path / "whole.safetensors").read_bytes()
+    assert sorted(k for keys in asked for k in keys) == sorted(state)
+    sizes = [sum(state[k].nbytes for k in keys) for keys in asked]
+    assert all(len(keys) == 1 or size <= batch_bytes for keys, size in zip(asked, sizes, strict=True))
+    if batch_bytes == 2**30:
+        assert len(asked) == 1
+    if batch_bytes == 1:
+        assert all(len(keys) == 1 for keys in asked)
+
+
+def test_streamed_write_refuses_bad_dtypes_first_and_arrays_that_differ_from_the_layout(tmp_path):
+    with pytest.raises(ValueError, match="'z' has dtype complex64"):
+        _safetensors.write_streamed(tmp_path / "a.safetensors", {"z": ((2,), np.complex64)}, lambda keys: {})
+    assert not (tmp_path / "a.safetensors").exists()
+    layout = {"w": ((2, 3), np.float32)}
+    with pytest.raises(ValueError, match=r"'w' is \(3, 2\) float32 but was announced as \(2, 3\) float32"):
+        _safetensors.write_streamed(tmp_path / "b.safetensors", layout, lambda keys: {"w": np.zeros((3, 2), np.float32)})

@@ -136,3 +136,12 @@ def test_restored_module_does_not_share_memory_with_the_file(framework, tmp_path
         f.write(b"\xff" * size)
     assert states_equal(target.get_state(), expected)
     assert states_equal(built.get_state(), expected)
+
+
+def test_streamed_save_writes_the_file_of_the_whole_state(framework, tmp_path):
+    from rlmodule_core.checkpoint import save_state_file
+
+    module = build(TinyPolicy, framework)
+    path = Path(module.save_to_path(tmp_path / "c"))
+    save_state_file(tmp_path / "whole.safetensors", module.get_state())
+    assert (path / "module_state.safetensors").read_bytes() == (tmp_path / "whole.safetensors").read_bytes()
