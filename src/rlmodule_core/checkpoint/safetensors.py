@@ -97,8 +97,8 @@ def write_streamed(
     ``layout`` is ``{key: (shape, dtype)}`` of every array; the header is written from it
     first, then ``read(keys)`` is called for consecutive keys of about ``batch_bytes``
     (one key at least) in file order. A batch's bytes are written while a second thread
-    hashes them, and dropped after both: a save holds a few batches, not a copy of the
-    whole state. The file is fsynced before this returns.
+    hashes them, and dropped after both: a save holds one batch, not a copy of the whole
+    state. The file is fsynced before this returns.
 
     Raises:
         ValueError: a dtype a safetensors file cannot hold (before anything is written),
@@ -126,13 +126,12 @@ def write_streamed(
     text += b" " * (-len(text) % 8)
 
     digest = hashlib.sha256()
-    # Bounded: the writer stays at most a few chunks ahead of the hash, which keeps
-    # every chunk it queued alive until hashed.
-    pending: queue.Queue = queue.Queue(maxsize=8)
+    pending: queue.Queue = queue.Queue()
 
     def hash_chunks() -> None:
         while (chunk := pending.get()) is not None:
             digest.update(chunk)
+            pending.task_done()
 
     hasher = threading.Thread(target=hash_chunks, daemon=True)
     hasher.start()
@@ -142,6 +141,10 @@ def write_streamed(
             pending.put(chunk)
             f.write(chunk)
             for keys in batches:
+                # The hash catches up before the next batch is read: one batch is alive
+                # at a time, and the backend's copy (multi-threaded in torch) does not
+                # compete with the hash for the cores.
+                pending.join()
                 arrays = read(keys) if keys else {}
                 for key in keys:
                     array = _prepared(key, arrays[key])
