@@ -81,8 +81,11 @@ def write(path: Path, state: Mapping[str, Any]) -> str:
     return write_streamed(path, layout, lambda keys: {key: arrays[key] for key in keys})
 
 
-#: How many bytes of arrays ``write_streamed`` asks ``read`` for at a time.
-BATCH_BYTES = 32 * 2**20
+#: How many bytes of arrays ``write_streamed`` asks ``read`` for at a time. Between
+#: batches the hash catches up, so a state that fits one batch is written (and fsynced)
+#: while it is hashed, as it was before streaming; only larger states trade that overlap
+#: for holding one batch instead of the whole state.
+BATCH_BYTES = 64 * 2**20
 
 
 def write_streamed(
