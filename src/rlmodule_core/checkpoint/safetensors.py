@@ -159,6 +159,8 @@ def write_streamed(
                     chunk = memoryview(array.reshape(-1).view(np.uint8))
                     pending.put(chunk)
                     f.write(chunk)
+                # Let go of this batch before reading the next (the hasher holds it until hashed).
+                arrays = array = chunk = None
             f.flush()
             os.fsync(f.fileno())
     finally:
