@@ -28,6 +28,7 @@ from rlmodule_core.checkpoint import (
     load_state_file,
     read_metadata,
     save_state_file,
+    stream_state_file,
     verify_checkpoint,
     write_metadata,
 )
@@ -617,7 +618,12 @@ def _has_attr(obj: Any, name: str) -> bool:
 
 def _write_module_checkpoint(module: RLModule, directory, state) -> None:
     metadata = module_metadata(module, "rl_module")  # validates the config before any write
-    digest = save_state_file(directory / STATE_FILE, module.get_state() if state is None else state)
+    if state is None:
+        # Read from the module a batch at a time as the file is written (get_state()'s
+        # keys and values): no copy of the whole state is held.
+        digest = stream_state_file(directory / STATE_FILE, module._state_shapes(), module._state_read)
+    else:
+        digest = save_state_file(directory / STATE_FILE, state)
     metadata["state_file"] = STATE_FILE
     write_metadata(directory, metadata, known={STATE_FILE: digest})
 
@@ -636,7 +642,9 @@ def _prepare_from_checkpoint(module: RLModule, directory, component: str | None)
     state_file = metadata["state_file"]
     verify_checkpoint(directory, metadata, skip=(state_file,))
     path = inside(directory, state_file, f"{directory / METADATA_FILE}: field 'state_file'")
-    state = load_state_file(path, sha256=metadata["files"][state_file])
+    # Mapped: the arrays go into the module's own buffers right after validation (the
+    # caller's _state_write), so the restore holds no second copy of the state.
+    state = load_state_file(path, sha256=metadata["files"][state_file], mapped=True)
     if component is None:
         return module._prepare_state(state, strict=True)
     state = {k: v for k, v in state.items() if _under(k, [component])}

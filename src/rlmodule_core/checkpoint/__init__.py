@@ -32,7 +32,12 @@ from rlmodule_core.checkpoint.serialization import (
     resolve_class,
     to_json_value,
 )
-from rlmodule_core.checkpoint.state_file import load_state_file, read_state_header, save_state_file
+from rlmodule_core.checkpoint.state_file import (
+    load_state_file,
+    read_state_header,
+    save_state_file,
+    stream_state_file,
+)
 
 __all__ = [
     "FORMAT_NAME", "FORMAT_VERSION", "METADATA_FILE", "RESERVED_NAMES", "STATE_FILE",
@@ -40,6 +45,6 @@ __all__ = [
     "atomic_directory", "check_name", "check_sizes", "check_spec_dict", "class_path",
     "foreign_entries", "inside", "load_state_file", "module_id_problem",
     "read_consistently", "read_metadata", "read_state_header", "register_module_class",
-    "resolve_class", "save_state_file", "to_json_value", "verify_checkpoint",
+    "resolve_class", "save_state_file", "stream_state_file", "to_json_value", "verify_checkpoint",
     "verify_metadata", "write_metadata",
 ]

@@ -9,8 +9,13 @@ Why not through that package: its NumPy API copies every array to ``bytes`` befo
 writing and reads into fresh copies, and a checkpoint also needs the file's sha256, which
 meant reading the file back after writing it and reading it twice to restore it. Here a
 save streams the arrays to the file while a second thread hashes the same memory (the
-hash and the ``write``/``fsync`` calls release the GIL), and a restore reads the file
-once into one buffer, hashes it, and returns arrays that are views of that buffer.
+hash and the ``write``/``fsync`` calls release the GIL), asking for them a batch at a
+time (:func:`write_streamed`: a module's save never holds a copy of its whole state),
+and a restore reads the file once into one buffer, hashes it, and returns arrays that
+are views of that buffer; or,
+for a restore that copies the arrays into a module right away, maps the file instead
+(``mapped=True``): no second copy of the state in the process's own memory, and no
+copy from the page cache before hashing.
 """
 
 from __future__ import annotations
@@ -18,9 +23,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import mmap
 import os
+import queue
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
@@ -35,7 +42,8 @@ _DTYPES = {
 _NAMES = {dtype: name for name, dtype in _DTYPES.items()}
 
 __all__ = [
-    "MAX_HEADER_BYTES", "Entry", "Header", "SafetensorsError", "read", "read_file_header", "read_header", "write",
+    "BATCH_BYTES", "MAX_HEADER_BYTES", "Entry", "Header", "SafetensorsError", "read", "read_file_header", "read_header",
+    "write", "write_streamed",
 ]
 
 
@@ -43,16 +51,25 @@ class SafetensorsError(ValueError):
     """A file is not a well-formed safetensors file (the message says what is wrong)."""
 
 
+def _file_dtype(key: str, dtype: Any) -> np.dtype:
+    """The little-endian dtype ``dtype`` is stored as, or an error naming ``key``."""
+    dtype = np.dtype(dtype)
+    if dtype.byteorder == ">":
+        dtype = dtype.newbyteorder("<")
+    if dtype not in _NAMES:
+        raise ValueError(
+            f"State entry {key!r} has dtype {dtype}, which a safetensors file cannot "
+            f"hold. Expected one of {sorted(str(d) for d in _NAMES)}."
+        )
+    return dtype
+
+
 def _prepared(key: str, value: Any) -> np.ndarray:
     """A C-contiguous little-endian array of ``value`` (copied only when needed)."""
     array = np.asarray(value)
-    if array.dtype.byteorder == ">":
-        array = array.astype(array.dtype.newbyteorder("<"))
-    if array.dtype not in _NAMES:
-        raise ValueError(
-            f"State entry {key!r} has dtype {array.dtype}, which a safetensors file cannot "
-            f"hold. Expected one of {sorted(str(d) for d in _NAMES)}."
-        )
+    dtype = _file_dtype(key, array.dtype)
+    if array.dtype != dtype:
+        array = array.astype(dtype)
     # Not np.ascontiguousarray: it turns 0-d arrays (scalars, step counters) into 1-d.
     return array if array.flags.c_contiguous else array.copy(order="C")
 
@@ -60,31 +77,94 @@ def _prepared(key: str, value: Any) -> np.ndarray:
 def write(path: Path, state: Mapping[str, Any]) -> str:
     """Writes ``state`` to ``path``, fsyncs it, and returns the file's sha256 (hex)."""
     arrays = {key: _prepared(key, value) for key, value in state.items()}
+    layout = {key: (array.shape, array.dtype) for key, array in arrays.items()}
+    return write_streamed(path, layout, lambda keys: {key: arrays[key] for key in keys})
+
+
+#: How many bytes of arrays ``write_streamed`` asks ``read`` for at a time. Between
+#: batches the hash catches up, so a state that fits one batch is written (and fsynced)
+#: while it is hashed, as it was before streaming; only larger states trade that overlap
+#: for holding one batch instead of the whole state.
+BATCH_BYTES = 64 * 2**20
+
+
+def write_streamed(
+    path: Path,
+    layout: Mapping[str, tuple[tuple[int, ...], Any]],
+    read: Callable[[list[str]], Mapping[str, Any]],
+    *,
+    batch_bytes: int = BATCH_BYTES,
+) -> str:
+    """Writes the arrays ``read`` returns, a batch of keys at a time; returns the sha256.
+
+    ``layout`` is ``{key: (shape, dtype)}`` of every array; the header is written from it
+    first, then ``read(keys)`` is called for consecutive keys of about ``batch_bytes``
+    (one key at least) in file order. A batch's bytes are written while a second thread
+    hashes them, and dropped after both: a save holds one batch, not a copy of the whole
+    state. The file is fsynced before this returns.
+
+    Raises:
+        ValueError: a dtype a safetensors file cannot hold (before anything is written),
+            or an array ``read`` returned does not match ``layout`` (the file is then
+            incomplete: write into a directory that is discarded on errors).
+    """
+    files = {key: (tuple(int(n) for n in shape), _file_dtype(key, dtype)) for key, (shape, dtype) in layout.items()}
     # Widest dtypes first (then by name), as the safetensors package orders them: every
     # tensor then starts at a multiple of its item size after the 8-byte-aligned header.
-    order = sorted(arrays, key=lambda k: (-arrays[k].dtype.itemsize, k))
+    order = sorted(files, key=lambda k: (-files[k][1].itemsize, k))
     header: dict[str, Any] = {}
-    offset = 0
+    batches: list[list[str]] = [[]]
+    offset = batched = 0
     for key in order:
-        array = arrays[key]
-        header[key] = {"dtype": _NAMES[array.dtype], "shape": list(array.shape),
-                       "data_offsets": [offset, offset + array.nbytes]}
-        offset += array.nbytes
+        shape, dtype = files[key]
+        size = math.prod(shape) * dtype.itemsize
+        header[key] = {"dtype": _NAMES[dtype], "shape": list(shape), "data_offsets": [offset, offset + size]}
+        offset += size
+        if batches[-1] and batched + size > batch_bytes:
+            batches.append([])
+            batched = 0
+        batches[-1].append(key)
+        batched += size
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)
-    chunks = [len(text).to_bytes(8, "little") + text]
-    chunks += [memoryview(arrays[key].reshape(-1).view(np.uint8)) for key in order]
 
     digest = hashlib.sha256()
-    hasher = threading.Thread(target=lambda: [digest.update(c) for c in chunks], daemon=True)
+    pending: queue.Queue = queue.Queue()
+
+    def hash_chunks() -> None:
+        while (chunk := pending.get()) is not None:
+            digest.update(chunk)
+            pending.task_done()
+
+    hasher = threading.Thread(target=hash_chunks, daemon=True)
     hasher.start()
     try:
         with open(path, "wb") as f:
-            for chunk in chunks:
-                f.write(chunk)
+            chunk = len(text).to_bytes(8, "little") + text
+            pending.put(chunk)
+            f.write(chunk)
+            for keys in batches:
+                # The hash catches up before the next batch is read: one batch is alive
+                # at a time, and the backend's copy (multi-threaded in torch) does not
+                # compete with the hash for the cores.
+                pending.join()
+                arrays = read(keys) if keys else {}
+                for key in keys:
+                    array = _prepared(key, arrays[key])
+                    if (array.shape, array.dtype) != files[key]:
+                        raise ValueError(
+                            f"State entry {key!r} is {array.shape} {array.dtype} but was announced as "
+                            f"{files[key][0]} {files[key][1]}: the state changed while it was saved."
+                        )
+                    chunk = memoryview(array.reshape(-1).view(np.uint8))
+                    pending.put(chunk)
+                    f.write(chunk)
+                # Let go of this batch before reading the next (the hasher holds it until hashed).
+                arrays = array = chunk = None
             f.flush()
             os.fsync(f.fileno())
     finally:
+        pending.put(None)
         hasher.join()
     return digest.hexdigest()
 
@@ -207,12 +287,19 @@ def _entry(key: str, info: Any, data_size: int) -> Entry:
     return Entry(key, dtype, tuple(shape), begin, end)
 
 
-def read(path: Path) -> tuple[dict[str, np.ndarray], str]:
+def read(path: Path, *, mapped: bool = False) -> tuple[dict[str, np.ndarray], str]:
     """``(state, sha256 hex)`` of a safetensors file, read once.
 
     The header is read and validated first (:func:`read_header`); only then is one
     buffer of the file's size allocated, filled, hashed and viewed as the arrays (any of
     them kept alive keeps the whole buffer: copy what should outlive the rest).
+
+    With ``mapped``, the arrays are views of a private (copy-on-write) memory map of the
+    file instead of a buffer: the hash reads the page cache directly and nothing is
+    copied until the caller copies the arrays. For short-lived use only (a restore that
+    copies them into a module at once): checkpoint files are replaced by renames, never
+    rewritten in place, but a file truncated by someone else while it is mapped would
+    make a later access fault.
 
     Raises:
         SafetensorsError: the file is malformed or truncated.
@@ -221,12 +308,17 @@ def read(path: Path) -> tuple[dict[str, np.ndarray], str]:
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         header = read_header(f, size)
-        f.seek(0)
-        # np.empty, not bytearray(size): no zero-filling pass over memory about to be read into.
-        buffer = np.empty(size, np.uint8)
-        if f.readinto(memoryview(buffer)) != size or f.read(1):
-            raise SafetensorsError("the file changed size while it was read")
-    if buffer[8 : header.data_start].tobytes() != header.raw:
+        if mapped:
+            buffer = mmap.mmap(f.fileno(), size, access=mmap.ACCESS_COPY)
+            if os.fstat(f.fileno()).st_size != size:
+                raise SafetensorsError("the file changed size while it was read")
+        else:
+            f.seek(0)
+            # np.empty, not bytearray(size): no zero-filling pass over memory about to be read into.
+            buffer = np.empty(size, np.uint8)
+            if f.readinto(memoryview(buffer)) != size or f.read(1):
+                raise SafetensorsError("the file changed size while it was read")
+    if bytes(buffer[8 : header.data_start]) != header.raw:
         raise SafetensorsError("the file changed while it was read")
     digest = hashlib.sha256(buffer).hexdigest()
     start = header.data_start

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +13,25 @@ from rlmodule_core.checkpoint.errors import CheckpointError, CorruptCheckpointEr
 from rlmodule_core.checkpoint.metadata import corrupt_file_error, sha256_file
 from rlmodule_core.checkpoint.paths import is_symlink
 
-__all__ = ["load_state_file", "read_state_header", "save_state_file"]
+__all__ = ["load_state_file", "read_state_header", "save_state_file", "stream_state_file"]
 
 
 def save_state_file(path: Path, state: Mapping[str, Any]) -> str:
     """Writes ``state`` as a safetensors file (fsynced) and returns its sha256 (hex)."""
     return safetensors.write(path, state)
+
+
+def stream_state_file(
+    path: Path,
+    layout: Mapping[str, tuple[tuple[int, ...], Any]],
+    read: Callable[[list[str]], Mapping[str, Any]],
+) -> str:
+    """Writes the state ``read(keys)`` returns a batch at a time (fsynced); returns its sha256.
+
+    The same file as ``save_state_file`` of the whole state; ``layout`` is
+    ``{key: (shape, dtype)}`` of every entry (see ``safetensors.write_streamed``).
+    """
+    return safetensors.write_streamed(path, layout, read)
 
 
 def _check_regular(path: Path) -> None:
@@ -28,18 +41,20 @@ def _check_regular(path: Path) -> None:
         raise CorruptCheckpointError(f"Checkpoint file {path} is missing.")
 
 
-def load_state_file(path: Path, *, sha256: str | None = None) -> dict[str, np.ndarray]:
+def load_state_file(path: Path, *, sha256: str | None = None, mapped: bool = False) -> dict[str, np.ndarray]:
     """Reads a safetensors state file; with ``sha256``, checks the file against it.
 
     The header is validated before the data is read, and the data is hashed as it is
-    read (one pass over the file).
+    read (one pass over the file). ``mapped`` returns views of a memory map of the file
+    rather than of a private copy (see ``safetensors.read``): for a caller that copies
+    them into a module at once, after the check passed.
 
     Raises:
         CorruptCheckpointError: the file is missing, altered (sha256) or malformed.
     """
     _check_regular(path)
     try:
-        state, digest = safetensors.read(path)
+        state, digest = safetensors.read(path, mapped=mapped)
     except (OSError, safetensors.SafetensorsError) as err:
         if sha256 is not None and not isinstance(err, OSError) and _digest_or_none(path) != sha256:
             raise corrupt_file_error(path) from err

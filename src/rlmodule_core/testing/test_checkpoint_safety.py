@@ -101,3 +101,47 @@ def test_untrusted_class_is_refused_on_every_framework(framework, tmp_path):
         rlm.RLModule.from_checkpoint(path)
     restored = rlm.RLModule.from_checkpoint(path, module_class=TinyPolicy)
     assert restored.framework == framework
+
+
+@pytest.mark.parametrize("where", ["data", "header"])
+def test_restore_of_a_file_with_one_flipped_byte_changes_nothing(framework, tmp_path, where):
+    saved = build(TinyPolicy, framework)
+    saved.set_state({k: v + 1.0 for k, v in saved.get_state().items()})
+    path = Path(saved.save_to_path(tmp_path / "c"))
+    state_file = path / "module_state.safetensors"
+    data = bytearray(state_file.read_bytes())
+    data[len(data) // 2 if where == "data" else 20] ^= 0x01
+    state_file.write_bytes(bytes(data))
+    target = build(TinyPolicy, framework)
+    before = target.get_state()
+    with pytest.raises(CheckpointError, match="module_state.safetensors"):
+        target.restore_from_path(path)
+    assert states_equal(target.get_state(), before)
+    with pytest.raises(CheckpointError, match="module_state.safetensors"):
+        rlm.RLModule.from_checkpoint(path)
+
+
+def test_restored_module_does_not_share_memory_with_the_file(framework, tmp_path):
+    saved = build(TinyPolicy, framework)
+    saved.set_state({k: v + 1.0 for k, v in saved.get_state().items()})
+    path = Path(saved.save_to_path(tmp_path / "c"))
+    expected = saved.get_state()
+    target = build(TinyPolicy, framework)
+    target.restore_from_path(path)
+    built = rlm.RLModule.from_checkpoint(path)
+    # Rewritten in place (same inode): a module reading the file's pages would change.
+    state_file = path / "module_state.safetensors"
+    size = state_file.stat().st_size
+    with open(state_file, "r+b") as f:
+        f.write(b"\xff" * size)
+    assert states_equal(target.get_state(), expected)
+    assert states_equal(built.get_state(), expected)
+
+
+def test_streamed_save_writes_the_file_of_the_whole_state(framework, tmp_path):
+    from rlmodule_core.checkpoint import save_state_file
+
+    module = build(TinyPolicy, framework)
+    path = Path(module.save_to_path(tmp_path / "c"))
+    save_state_file(tmp_path / "whole.safetensors", module.get_state())
+    assert (path / "module_state.safetensors").read_bytes() == (tmp_path / "whole.safetensors").read_bytes()
