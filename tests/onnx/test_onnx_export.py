@@ -216,6 +216,9 @@ def test_onnx_backend_computes_nothing_outside_an_export():
     module = build("ppo-mlp-discrete", "onnx")
     with pytest.raises(OnnxExportError, match="builds graphs and computes nothing.*export_onnx"):
         module.forward_inference({Columns.OBS: np.zeros((1, 4), np.float32)})
+    # ... and says so, for code that iterates over the installed backends to run modules.
+    assert rlm.get_backend("onnx").computes is False
+    assert rlm.get_backend("numpy").computes is True
 
 
 # ---- CLI ------------------------------------------------------------------------------------

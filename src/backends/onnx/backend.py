@@ -19,6 +19,7 @@ class OnnxBackend(Backend):
 
     name = "onnx"
     aliases = ()
+    computes = False
     extra = "onnx"
     RLModule = OnnxRLModule
     Block = nn.Block

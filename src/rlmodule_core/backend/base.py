@@ -32,6 +32,8 @@ class Backend(abc.ABC):
     name: str
     #: Other names that select this backend.
     aliases: tuple[str, ...] = ()
+    #: Whether forwards compute values (False for an export-only backend such as ONNX).
+    computes: bool = True
     #: The pip extra that installs the framework, for messages.
     extra: str | None = None
     #: The backend's RLModule base class (subclass of the core RLModule and the framework's module).
