@@ -28,58 +28,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rlmodule_core.backend.contract import OPS_NAMES
+
 from . import prng
 from .prng import KeyStream
 
-__all__ = [
-    "abs",
-    "arange",
-    "argmax",
-    "as_rng",
-    "asarray",
-    "broadcast_to",
-    "cast",
-    "clip",
-    "concatenate",
-    "exp",
-    "expand_dims",
-    "full",
-    "linspace",
-    "log",
-    "log1p",
-    "log_softmax",
-    "logsumexp",
-    "max",
-    "maximum",
-    "mean",
-    "min",
-    "minimum",
-    "normal",
-    "one_hot",
-    "ones",
-    "ones_like",
-    "relu",
-    "reshape",
-    "rng",
-    "shape",
-    "sigmoid",
-    "softmax",
-    "softplus",
-    "split",
-    "sqrt",
-    "square",
-    "squeeze",
-    "stack",
-    "stop_gradient",
-    "sum",
-    "take_along_axis",
-    "tanh",
-    "to_numpy",
-    "uniform",
-    "where",
-    "zeros",
-    "zeros_like",
-]
+# The contract's ops (rlmodule_core.backend.contract).
+__all__ = [*OPS_NAMES]
 
 Tensor = jax.Array
 Shape = int | Sequence[int]

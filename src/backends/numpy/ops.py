@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+# Spelled out, not read from rlmodule_core.backend.contract: this file imports only NumPy
+# and the standard library (tests/core/test_numpy_ops.py), so it can be read alone.
 __all__ = [
     "abs",
     "arange",

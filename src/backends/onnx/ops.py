@@ -19,61 +19,13 @@ from typing import Any
 
 import numpy as np
 
+from rlmodule_core.backend.contract import OPS_NAMES
+
 from .graph import Dim, Sym, current_graph, result_dtype, same_dim, static_size
 from .graph import onnx_dtype as _onnx_dtype
 
-__all__ = [
-    "abs",
-    "arange",
-    "argmax",
-    "as_rng",
-    "asarray",
-    "binary",
-    "broadcast_to",
-    "cast",
-    "clip",
-    "concatenate",
-    "exp",
-    "expand_dims",
-    "full",
-    "getitem",
-    "linspace",
-    "log",
-    "log1p",
-    "log_softmax",
-    "logsumexp",
-    "max",
-    "maximum",
-    "mean",
-    "min",
-    "minimum",
-    "normal",
-    "one_hot",
-    "ones",
-    "ones_like",
-    "relu",
-    "reshape",
-    "rng",
-    "shape",
-    "sigmoid",
-    "softmax",
-    "softplus",
-    "split",
-    "sqrt",
-    "square",
-    "squeeze",
-    "stack",
-    "stop_gradient",
-    "sum",
-    "take_along_axis",
-    "tanh",
-    "to_numpy",
-    "unary",
-    "uniform",
-    "where",
-    "zeros",
-    "zeros_like",
-]
+# The contract's ops (rlmodule_core.backend.contract) and this backend's own helpers.
+__all__ = [*OPS_NAMES, "binary", "getitem", "unary"]
 
 Tensor = Sym
 Shape = int | Sequence[Any]

@@ -30,59 +30,12 @@ from typing import Any
 
 import numpy as np
 
+from rlmodule_core.backend.contract import OPS_NAMES
+
 from ._keras import keras, tf
 
-__all__ = [
-    "abs",
-    "arange",
-    "argmax",
-    "as_rng",
-    "asarray",
-    "broadcast_to",
-    "cast",
-    "clip",
-    "concatenate",
-    "exp",
-    "expand_dims",
-    "full",
-    "is_tensor",
-    "linspace",
-    "log",
-    "log1p",
-    "log_softmax",
-    "logsumexp",
-    "max",
-    "maximum",
-    "mean",
-    "min",
-    "minimum",
-    "normal",
-    "one_hot",
-    "ones",
-    "ones_like",
-    "relu",
-    "reshape",
-    "rng",
-    "SeededStream",
-    "shape",
-    "sigmoid",
-    "softmax",
-    "softplus",
-    "split",
-    "sqrt",
-    "square",
-    "squeeze",
-    "stack",
-    "stop_gradient",
-    "sum",
-    "take_along_axis",
-    "tanh",
-    "to_numpy",
-    "uniform",
-    "where",
-    "zeros",
-    "zeros_like",
-]
+# The contract's ops (rlmodule_core.backend.contract) and this backend's own helpers.
+__all__ = [*OPS_NAMES, "SeededStream", "is_tensor"]
 
 Tensor = tf.Tensor
 Shape = int | Sequence[Any]

@@ -30,57 +30,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = [
-    "abs",
-    "arange",
-    "argmax",
-    "as_rng",
-    "asarray",
-    "broadcast_to",
-    "cast",
-    "clip",
-    "concatenate",
-    "exp",
-    "expand_dims",
-    "full",
-    "linspace",
-    "log",
-    "log1p",
-    "log_softmax",
-    "logsumexp",
-    "max",
-    "maximum",
-    "mean",
-    "min",
-    "minimum",
-    "normal",
-    "numpy_view",
-    "one_hot",
-    "ones",
-    "ones_like",
-    "relu",
-    "reshape",
-    "rng",
-    "shape",
-    "sigmoid",
-    "softmax",
-    "softplus",
-    "split",
-    "sqrt",
-    "square",
-    "squeeze",
-    "stack",
-    "stop_gradient",
-    "sum",
-    "take_along_axis",
-    "tanh",
-    "to_numpy",
-    "to_torch_dtype",
-    "uniform",
-    "where",
-    "zeros",
-    "zeros_like",
-]
+from rlmodule_core.backend.contract import OPS_NAMES
+
+# The contract's ops (rlmodule_core.backend.contract) and this backend's own helpers.
+__all__ = [*OPS_NAMES, "numpy_view", "to_torch_dtype"]
 
 Tensor = torch.Tensor
 Shape = int | Sequence[int]
