@@ -27,7 +27,7 @@ from typing import TypeVar
 
 from rlmodule_core.checkpoint.errors import CheckpointError
 from rlmodule_core.checkpoint.format import METADATA_FILE
-from rlmodule_core.checkpoint.metadata import read_metadata
+from rlmodule_core.checkpoint.metadata import fsync_directory, read_metadata
 from rlmodule_core.checkpoint.paths import is_symlink
 
 try:
@@ -180,6 +180,9 @@ def atomic_directory(target: str | os.PathLike) -> Iterator[Path]:
     the files its metadata lists; anything else is refused and nothing is deleted. The
     new directory keeps the permissions of the one it replaces (new ones follow the
     umask). On failure the temporary directory is removed and the target is untouched.
+    On success the parent directory is fsynced after the swap (the writer fsyncs the
+    files, then each directory it wrote: ``write_metadata``), and only then is the
+    replaced checkpoint deleted.
 
     Raises:
         ValueError: the target is a file, a symbolic link, or a directory holding other
@@ -194,6 +197,9 @@ def atomic_directory(target: str | os.PathLike) -> Iterator[Path]:
         yield tmp
         os.chmod(tmp, _umask_mode() if mode is None else mode)
         replaced = _swap_in(tmp, target)
+        # The writer fsynced every file and directory inside; this makes the rename
+        # itself durable, so the checkpoint survives a crash once the save returns.
+        fsync_directory(target.parent)
         if replaced is not None:
             shutil.rmtree(replaced, ignore_errors=True)
     except BaseException:

@@ -114,6 +114,6 @@ def test_v1_learner_checkpoint_verifies_and_its_module_restores(framework, tmp_p
 
 def test_inspect_names_sha256_for_v1():
     info = describe(V1 / "ppo_numpy")
-    assert info["format_version"] == 1 and info["checksums_ok"]
+    assert info["format_version"] == 1 and info["digest"] == "sha256" and info["checksums_ok"]
     with pytest.raises(CheckpointError):
         describe(V1 / "missing")
