@@ -26,7 +26,7 @@ from rlmodule_core.checkpoint.schema import check_metadata, check_nesting
 
 __all__ = [
     "FORMAT_NAME", "FORMAT_VERSION", "METADATA_FILE", "STATE_FILE",
-    "MAX_METADATA_BYTES", "canonical", "corrupt_file_error", "fsync_directory", "read_metadata",
+    "MAX_METADATA_BYTES", "canonical", "corrupt_file_error", "read_metadata",
     "verify_checkpoint", "verify_metadata", "write_metadata",
 ]
 
@@ -52,26 +52,14 @@ def _hashed_files(directory: Path) -> list[str]:
     return names
 
 
-def fsync_directory(directory: Path) -> None:
-    """Makes the names in ``directory`` durable (where the OS can sync a directory)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return  # Windows opens no directory; its renames are flushed with the files
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_metadata(directory: Path, metadata: dict[str, Any], files: Mapping[str, str]) -> str:
-    """Writes ``metadata.json`` with the checksums and makes the directory durable.
+    """Writes ``metadata.json`` with the checksums of the directory's files.
 
     ``files`` holds the BLAKE3 digest of every file in ``directory`` (and of every
-    sub-checkpoint's ``metadata.json``), computed by their writers as they wrote them (and
-    fsynced them): no file is read back. The metadata gets ``format_version``
-    :data:`FORMAT_VERSION`, ``"digest": "blake3"``, ``files`` and its own checksum; it is
-    written and fsynced, then the directory itself is fsynced (the names of its files).
+    sub-checkpoint's ``metadata.json``), computed by their writers as they wrote them: no
+    file is read back. The metadata gets ``format_version`` :data:`FORMAT_VERSION`,
+    ``"digest": "blake3"``, ``files`` and its own checksum. Not fsynced here:
+    ``atomic_directory`` syncs every file once, just before it swaps the directory in.
 
     Returns:
         The digest of the ``metadata.json`` written, for a parent checkpoint's ``files``.
@@ -90,11 +78,7 @@ def write_metadata(directory: Path, metadata: dict[str, Any], files: Mapping[str
     metadata.update(format_version=FORMAT_VERSION, digest=DIGEST, files=dict(files))
     metadata[metadata_digest_field(FORMAT_VERSION)] = hex_digest(DIGEST, canonical(metadata))
     data = (json.dumps(metadata, indent=2, sort_keys=True, allow_nan=False) + "\n").encode()
-    with open(directory / METADATA_FILE, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    fsync_directory(directory)
+    (directory / METADATA_FILE).write_bytes(data)
     return hex_digest(DIGEST, data)
 
 

@@ -10,7 +10,7 @@ writing and reads into fresh copies, and a checkpoint also needs the file's chec
 (BLAKE3; sha256 for format version 1), which
 meant reading the file back after writing it and reading it twice to restore it. Here a
 save streams the arrays to the file while a second thread hashes the same memory (the
-hash and the ``write``/``fsync`` calls release the GIL), asking for them a batch at a
+hash and the ``write`` calls release the GIL), asking for them a batch at a
 time (:func:`write_streamed`: a module's save never holds a copy of its whole state),
 and a restore reads the file once into one buffer, hashes it, and returns arrays that
 are views of that buffer; or,
@@ -77,15 +77,15 @@ def _prepared(key: str, value: Any) -> np.ndarray:
 
 
 def write(path: Path, state: Mapping[str, Any]) -> str:
-    """Writes ``state`` to ``path``, fsyncs it, and returns the file's BLAKE3 digest (hex)."""
+    """Writes ``state`` to ``path`` and returns the file's BLAKE3 digest (hex)."""
     arrays = {key: _prepared(key, value) for key, value in state.items()}
     layout = {key: (array.shape, array.dtype) for key, array in arrays.items()}
     return write_streamed(path, layout, lambda keys: {key: arrays[key] for key in keys})
 
 
 #: How many bytes of arrays ``write_streamed`` asks ``read`` for at a time. Between
-#: batches the hash catches up, so a state that fits one batch is written (and fsynced)
-#: while it is hashed, as it was before streaming; only larger states trade that overlap
+#: batches the hash catches up, so a state that fits one batch is written while it is
+#: hashed, as it was before streaming; only larger states trade that overlap
 #: for holding one batch instead of the whole state.
 BATCH_BYTES = 64 * 2**20
 
@@ -104,7 +104,8 @@ def write_streamed(
     (one key at least) in file order. A batch's bytes are written while a second thread
     hashes them, and dropped after both: a save holds one batch, not a copy of the whole
     state. The hash runs on one thread: the writer keeps the other core busy (BLAKE3 on
-    one core outruns a write to the page cache). The file is fsynced before this returns.
+    one core outruns a write to the page cache). Not fsynced: a checkpoint's
+    ``atomic_directory`` syncs all its files once, before the swap.
 
     Raises:
         ValueError: a dtype a safetensors file cannot hold (before anything is written),
@@ -164,8 +165,6 @@ def write_streamed(
                     f.write(chunk)
                 # Let go of this batch before reading the next (the hasher holds it until hashed).
                 arrays = array = chunk = None
-            f.flush()
-            os.fsync(f.fileno())
     finally:
         pending.put(None)
         hasher.join()

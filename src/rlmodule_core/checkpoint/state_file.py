@@ -18,7 +18,10 @@ __all__ = ["load_state_file", "read_state_header", "save_state_file", "stream_st
 
 
 def save_state_file(path: Path, state: Mapping[str, Any]) -> str:
-    """Writes ``state`` as a safetensors file (fsynced) and returns its BLAKE3 digest (hex)."""
+    """Writes ``state`` as a safetensors file and returns its BLAKE3 digest (hex).
+
+    Not fsynced: write inside ``atomic_directory``, which syncs every file before the swap.
+    """
     return safetensors.write(path, state)
 
 
@@ -27,7 +30,7 @@ def stream_state_file(
     layout: Mapping[str, tuple[tuple[int, ...], Any]],
     read: Callable[[list[str]], Mapping[str, Any]],
 ) -> str:
-    """Writes the state ``read(keys)`` returns a batch at a time (fsynced); returns its digest.
+    """Writes the state ``read(keys)`` returns a batch at a time; returns its digest.
 
     The same file as ``save_state_file`` of the whole state; ``layout`` is
     ``{key: (shape, dtype)}`` of every entry (see ``safetensors.write_streamed``).
