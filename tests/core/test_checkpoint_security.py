@@ -579,3 +579,22 @@ def test_a_box_without_dtype_is_a_named_checkpoint_error_for_restore_and_inspect
     for call in (lambda: rlm.RLModule.from_checkpoint(path), lambda: describe(path)):
         with pytest.raises(CheckpointError, match=r"observation_space.*dtype.* is missing"):
             call()
+
+
+def test_a_version_2_checkpoint_signed_with_sha256_is_refused_by_name(tmp_path):
+    import hashlib
+
+    path = Path(make().save_to_path(tmp_path / "c"))
+    metadata = json.loads((path / "metadata.json").read_text())
+    metadata["digest"] = "sha256"
+    metadata["files"] = {"module_state.safetensors": hashlib.sha256((path / "module_state.safetensors").read_bytes()).hexdigest()}
+    metadata["metadata_digest"] = hashlib.sha256(canonical(metadata)).hexdigest()
+    (path / "metadata.json").write_text(json.dumps(metadata))
+    with pytest.raises(CheckpointError, match=r"field 'digest'.*expected one of \['blake3'\], received 'sha256'.*re-save"):
+        rlm.RLModule.from_checkpoint(path)
+    # The same checksums under the version 1 field name, in a version 2 file: refused too.
+    metadata["digest"] = "blake3"
+    metadata["metadata_sha256"] = metadata.pop("metadata_digest")
+    (path / "metadata.json").write_text(json.dumps(metadata))
+    with pytest.raises(CheckpointError, match=r"expected the metadata's checksum in 'metadata_digest'.*'metadata_sha256'"):
+        describe(path)
