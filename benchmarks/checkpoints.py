@@ -11,12 +11,14 @@ same weights, saved and loaded the framework's way:
   with ``from_bytes`` and ``nnx.update``
 - numpy: ``np.savez``; ``np.load`` (copied into the existing arrays when restoring)
 
-Rows: ``save_to_path`` (atomic directory, JSON metadata, safetensors, sha256 of every
-file, fsync) against the framework's save (and, for context, against the framework's
-save followed by an fsync of its file: the same durability); ``from_checkpoint`` (build the module, then
-load) against building the plain network and loading; ``restore_from_path`` (into an
-existing module) against loading into an existing network. Target: no slower than the
-framework's own (ratio <= 1.0).
+Rows: ``save_to_path`` (atomic directory, JSON metadata, safetensors, a BLAKE3 checksum
+of every file, fsync) against the framework's save (none of the references fsyncs; for
+context, also against the framework's save followed by an fsync of its file, and against
+a save to a new file, fsynced, renamed over the old one and the directory fsynced: the
+same atomicity and durability as ours); ``from_checkpoint`` (build the module, then load) against building the plain
+network and loading; ``restore_from_path`` (into an existing module) against loading into
+an existing network (for context, also against the framework's load plus a BLAKE3 of its
+file: the same integrity check). Target (issue 18): ratio <= 0.8 to the framework's own.
 
 Usage:
     python benchmarks/checkpoints.py --backend torch [--rounds 7]
@@ -32,10 +34,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import blake3
 import numpy as np
 from _common import LARGE_HIDDEN, Row, Target, interleaved, large_ppo, parameter_count
 
-TARGET = Target("ratio_max", 1.0)
+TARGET = Target("ratio_max", 0.8)
 
 
 def _weights(state: dict[str, np.ndarray]) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
@@ -198,17 +201,33 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def _sha256_ms(path: Path) -> float:
+def _hash_ms(path: Path) -> str:
     """How long hashing the state file takes here: the checksum's share of our save/restore."""
     import time
 
     data = path.read_bytes()
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        hashlib.sha256(data).digest()
-        best = min(best, time.perf_counter() - start)
-    return best * 1e3
+    hashes = {
+        "BLAKE3 (all cores)": lambda: blake3.blake3(data, max_threads=blake3.blake3.AUTO).digest(),
+        "BLAKE3 (one core)": lambda: blake3.blake3(data).digest(),
+        "sha256 (format 1)": lambda: hashlib.sha256(data).digest(),
+    }
+    times = []
+    for name, digest in hashes.items():
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            digest()
+            best = min(best, time.perf_counter() - start)
+        times.append(f"{name} {best * 1e3:.1f} ms")
+    return ", ".join(times)
+
+
+def _verified_load(reference: Any, path: Path, load: Any) -> Any:
+    """The framework's load plus a BLAKE3 of its file: as verified as ours."""
+    hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+    hasher.update_mmap(path)
+    hasher.digest()
+    return load(path)
 
 
 def run(backend: str, rounds: int) -> list[Row]:
@@ -225,17 +244,29 @@ def run(backend: str, rounds: int) -> list[Row]:
         reference.save(theirs)
         state_file = next(ours.glob("*.safetensors"))
         note = (f"{parameter_count(state):,} parameters; files {state_file.stat().st_size / 1e6:.1f} MB "
-                f"(ours) / {theirs.stat().st_size / 1e6:.1f} MB; sha256 of the state file "
-                f"{_sha256_ms(state_file):.1f} ms")
+                f"(ours) / {theirs.stat().st_size / 1e6:.1f} MB; hash of the state file: "
+                f"{_hash_ms(state_file)}")
         def durable_save() -> None:
             reference.save(theirs)
             _fsync(theirs)
 
+        def atomic_save() -> None:
+            # What save_to_path guarantees, done the plain way: a new file, its data
+            # fsynced, renamed over the old one, and the rename made durable.
+            fresh = theirs.with_name(f".tmp{reference.suffix}")
+            reference.save(fresh)
+            _fsync(fresh)
+            os.replace(fresh, theirs)
+            _fsync(theirs.parent)
+
         pairs = {
             "save_to_path": (lambda: module.save_to_path(ours), lambda: reference.save(theirs),
-                             {"framework save + fsync": durable_save}),
+                             {"framework save + fsync": durable_save,
+                              "framework save to a new file + fsync + rename + directory fsync": atomic_save}),
             "from_checkpoint": (lambda: RLModule.from_checkpoint(ours), lambda: reference.load_new(theirs), {}),
-            "restore_from_path": (lambda: module.restore_from_path(ours), lambda: reference.load_into(theirs), {}),
+            "restore_from_path": (lambda: module.restore_from_path(ours), lambda: reference.load_into(theirs),
+                                  {"framework load + BLAKE3 of the file":
+                                   lambda: _verified_load(reference, theirs, reference.load_into)}),
         }
         rows = []
         for name, (mine, framework, context) in pairs.items():
@@ -246,11 +277,13 @@ def run(backend: str, rounds: int) -> list[Row]:
                 ratio=timing.ratio("module", "reference"), note=note,
             ).judge(TARGET))
             for label in context:
+                fsync = "fsync" in label
                 rows.append(Row(
                     group="checkpoint", backend=backend, name=f"{name} vs {label}",
                     ours=timing.median("module") * 1e3, reference=timing.median(label) * 1e3, unit="ms",
-                    reference_name=f"{reference.name}, then os.fsync of the file",
-                    ratio=timing.ratio("module", label), note="context: as durable as ours (fsync)",
+                    reference_name=f"{reference.name}, {label.removeprefix('framework ')}",
+                    ratio=timing.ratio("module", label),
+                    note="context: as durable as ours (fsync)" if fsync else "context: as verified as ours (BLAKE3)",
                 ))
         return rows
     finally:
@@ -262,11 +295,12 @@ def main() -> None:
     parser.add_argument("--backend", default="numpy")
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
-    for row in run(args.backend, args.rounds):
+    rows = run(args.backend, args.rounds)
+    for row in rows:
         verdict = "" if row.target is None else ("met" if row.met else "MISSED")
         print(f"{row.name}: {row.ours:.1f} ms vs {row.reference:.1f} ms ({row.reference_name}): "
               f"{row.ratio:.2f}x {verdict}")
-    print(row.note)
+    print(rows[0].note)
 
 
 if __name__ == "__main__":

@@ -16,8 +16,9 @@ page cache, reclaimable). A restore that held the file's bytes besides the modul
 - numpy, ours against ``safetensors.numpy.save_file`` / ``load_file`` copied into the
   module with ``set_state``.
 
-Our save fsyncs its files; the references do not (their figure with an ``os.fsync`` of the
-file is given too). Restores read a file the save just wrote (in the page cache).
+Our save fsyncs its files (and the directory after the swap) and checksums them (BLAKE3);
+the references do neither (each save reference is also given followed by an ``os.fsync``
+of its file: "+ fsync"). Restores read a file the save just wrote (in the page cache).
 
 Run: python benchmarks/large_checkpoints.py [--rounds 1]
 """
@@ -94,6 +95,11 @@ CASES = {
     ("torch", "safetensors.torch", "save"): (
         "import torch; from safetensors.torch import save_file; m = build('torch')\n"
         "measure(lambda: save_file({k: v.contiguous() for k, v in m.state_dict().items()}, P))"),
+    ("torch", "safetensors.torch + fsync", "save"): (
+        "import torch; from safetensors.torch import save_file; m = build('torch')\n"
+        "def save():\n    save_file({k: v.contiguous() for k, v in m.state_dict().items()}, P)\n"
+        "    fd = os.open(P, os.O_RDONLY); os.fsync(fd); os.close(fd)\n"
+        "measure(save)"),
     ("torch", "safetensors.torch", "restore"): (
         "import torch; from safetensors.torch import save_file, load_file; m = build('torch')\n"
         "save_file({k: v.contiguous() for k, v in m.state_dict().items()}, P)\n"
@@ -103,6 +109,11 @@ CASES = {
     ("numpy", "safetensors.numpy", "save"): (
         "from safetensors.numpy import save_file; m = build('numpy')\n"
         "measure(lambda: save_file(m.get_state(), P))"),
+    ("numpy", "safetensors.numpy + fsync", "save"): (
+        "from safetensors.numpy import save_file; m = build('numpy')\n"
+        "def save():\n    save_file(m.get_state(), P)\n"
+        "    fd = os.open(P, os.O_RDONLY); os.fsync(fd); os.close(fd)\n"
+        "measure(save)"),
     ("numpy", "safetensors.numpy", "restore"): (
         "from safetensors.numpy import save_file, load_file; m = build('numpy'); save_file(m.get_state(), P)\n"
         "measure(lambda: m.set_state(load_file(P)))"),

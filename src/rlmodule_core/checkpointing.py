@@ -280,10 +280,15 @@ class Checkpointable:
         """
         return load(Path(path), cls, **overrides)
 
-    def _write_checkpoint(self, directory: Path, state: Mapping[str, Any] | None) -> None:
+    def _write_checkpoint(self, directory: Path, state: Mapping[str, Any] | None) -> str:
+        """Writes the checkpoint's files into ``directory``; returns its metadata's digest."""
         raise NotImplementedError
 
-    def _restore_checkpoint(self, directory: Path, component: str | None) -> None:
+    def _restore_checkpoint(
+        self, directory: Path, component: str | None, expected: tuple[str, str] | None = None
+    ) -> None:
+        """Restores from ``directory``; ``expected`` is ``(algorithm, digest)`` of its
+        ``metadata.json`` where a parent checkpoint lists it (checked as it is read)."""
         raise NotImplementedError
 
 

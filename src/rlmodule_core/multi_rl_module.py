@@ -19,9 +19,11 @@ from rlmodule_core.checkpoint import (
     METADATA_FILE,
     RESERVED_NAMES,
     CheckpointError,
+    algorithm_of,
     inside,
     module_id_problem,
     read_metadata,
+    verify_checkpoint,
     write_metadata,
 )
 from rlmodule_core.checkpointing import module_metadata
@@ -330,7 +332,7 @@ class MultiRLModule(RLModule):
         return plans
 
     # ---- checkpoints ------------------------------------------------------------------
-    def _write_checkpoint(self, directory: Path, state: Mapping[str, Any] | None) -> None:
+    def _write_checkpoint(self, directory: Path, state: Mapping[str, Any] | None) -> str:
         from rlmodule_core.spec import RLModuleSpec  # spec.py imports this module
 
         metadata = module_metadata(self, "multi_rl_module")
@@ -338,19 +340,26 @@ class MultiRLModule(RLModule):
         metadata["modules"] = {
             mid: RLModuleSpec.from_module(m).to_dict() for mid, m in self._rl_modules.items()
         }
+        files = {}
         for mid, module in self._rl_modules.items():
             sub_dir = directory / mid
             sub_dir.mkdir()
-            module._write_checkpoint(sub_dir, None if state is None else state.get(mid))
-        write_metadata(directory, metadata)
+            files[f"{mid}/{METADATA_FILE}"] = module._write_checkpoint(sub_dir, None if state is None else state.get(mid))
+        return write_metadata(directory, metadata, files)
 
-    def _restore_checkpoint(self, directory: Path, component: str | None) -> None:
-        metadata = read_metadata(directory)
+    def _restore_checkpoint(
+        self, directory: Path, component: str | None, expected: tuple[str, str] | None = None
+    ) -> None:
+        # Each sub-module's metadata.json is checked against this one's checksum as that
+        # sub-module reads it (below): every file read is verified, and read once.
+        metadata = read_metadata(directory, verify=False, expected=expected)
         if metadata.get("kind") != "multi_rl_module":
             raise CheckpointError(
                 f"{directory} holds a single-module checkpoint; restore it into an RLModule "
                 "or into one sub-module (multi[module_id].restore_from_path(...))."
             )
+        subs = tuple(f"{mid}/{METADATA_FILE}" for mid in metadata["module_ids"])
+        verify_checkpoint(directory, metadata, skip=subs)
         stored = list(metadata["module_ids"])
         if component is not None:
             module_id, sub_component = _match_module_id(component, stored)
@@ -367,10 +376,12 @@ class MultiRLModule(RLModule):
                     "with component=module_id, or build from the checkpoint with from_checkpoint()."
                 )
             targets = dict.fromkeys(stored)
+        algorithm = algorithm_of(metadata)
         plans = self._prepare_all(
             {
                 mid: (lambda m, mid=mid, sub=sub: _prepare_from_checkpoint(
-                    m, inside(directory, mid, f"{directory / METADATA_FILE}: field 'module_ids'"), sub
+                    m, inside(directory, mid, f"{directory / METADATA_FILE}: field 'module_ids'"), sub,
+                    (algorithm, metadata["files"][f"{mid}/{METADATA_FILE}"]),
                 ))
                 for mid, sub in targets.items()
             }

@@ -24,6 +24,7 @@ from rlmodule_core.checkpoint import (
     METADATA_FILE,
     STATE_FILE,
     CheckpointError,
+    algorithm_of,
     inside,
     load_state_file,
     read_metadata,
@@ -535,11 +536,13 @@ class RLModule(Checkpointable, abc.ABC):  # noqa: B024 - _forward is checked at 
 
 
     # ---- checkpoints (format in rlmodule_core.checkpoint) --------------------------------
-    def _write_checkpoint(self, directory, state) -> None:
-        _write_module_checkpoint(self, directory, state)
+    def _write_checkpoint(self, directory, state) -> str:
+        return _write_module_checkpoint(self, directory, state)
 
-    def _restore_checkpoint(self, directory, component: str | None) -> None:
-        plan = _prepare_from_checkpoint(self, directory, component)
+    def _restore_checkpoint(
+        self, directory, component: str | None, expected: tuple[str, str] | None = None
+    ) -> None:
+        plan = _prepare_from_checkpoint(self, directory, component, expected)
         self._state_write(plan.arrays)
 
 
@@ -616,7 +619,8 @@ def _has_attr(obj: Any, name: str) -> bool:
     return True
 
 
-def _write_module_checkpoint(module: RLModule, directory, state) -> None:
+def _write_module_checkpoint(module: RLModule, directory, state) -> str:
+    """Writes a single-module checkpoint into ``directory``; returns its metadata's digest."""
     metadata = module_metadata(module, "rl_module")  # validates the config before any write
     if state is None:
         # Read from the module a batch at a time as the file is written (get_state()'s
@@ -625,26 +629,34 @@ def _write_module_checkpoint(module: RLModule, directory, state) -> None:
     else:
         digest = save_state_file(directory / STATE_FILE, state)
     metadata["state_file"] = STATE_FILE
-    write_metadata(directory, metadata, known={STATE_FILE: digest})
+    return write_metadata(directory, metadata, {STATE_FILE: digest})
 
 
-def _prepare_from_checkpoint(module: RLModule, directory, component: str | None) -> _StatePlan:
-    """Reads a single-module checkpoint and validates it against ``module`` (no write)."""
-    metadata = read_metadata(directory, verify=False)
+def _prepare_from_checkpoint(
+    module: RLModule, directory, component: str | None, expected: tuple[str, str] | None = None
+) -> _StatePlan:
+    """Reads a single-module checkpoint and validates it against ``module`` (no write).
+
+    ``expected`` is ``(algorithm, digest)`` of its ``metadata.json`` where a parent
+    checkpoint lists it: checked as the file is read (see ``read_metadata``).
+    """
+    metadata = read_metadata(directory, verify=False, expected=expected)
     if metadata["kind"] != "rl_module":
         raise CheckpointError(
             f"{directory} holds a {metadata['kind']} checkpoint, not a single module; restore a "
             "MultiRLModule's module from its sub-directory (path/<module_id>), or restore into "
             "a MultiRLModule."
         )
-    # The state file is checked against its sha256 as it is read: read once, not twice.
-    # The schema check made sure it is a plain name listed (with its sha256) in "files".
+    # The state file is checked against its checksum as it is read: read once, not twice.
+    # The schema check made sure it is a plain name listed (with its checksum) in "files".
     state_file = metadata["state_file"]
     verify_checkpoint(directory, metadata, skip=(state_file,))
     path = inside(directory, state_file, f"{directory / METADATA_FILE}: field 'state_file'")
     # Mapped: the arrays go into the module's own buffers right after validation (the
     # caller's _state_write), so the restore holds no second copy of the state.
-    state = load_state_file(path, sha256=metadata["files"][state_file], mapped=True)
+    state = load_state_file(
+        path, digest=metadata["files"][state_file], algorithm=algorithm_of(metadata), mapped=True
+    )
     if component is None:
         return module._prepare_state(state, strict=True)
     state = {k: v for k, v in state.items() if _under(k, [component])}

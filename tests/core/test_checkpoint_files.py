@@ -30,7 +30,7 @@ def test_directory_layout_and_strict_json(tmp_path):
     assert files == ["metadata.json", "module_state.safetensors"]
     text = (tmp_path / "c" / "metadata.json").read_text()
     meta = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
-    assert meta["format"] == "rlmodule-core/checkpoint" and meta["format_version"] == 1
+    assert meta["format"] == "rlmodule-core/checkpoint" and meta["format_version"] == 2 and meta["digest"] == "blake3"
     assert meta["ctor"]["observation_space"]["low"] == "-inf"
     assert set(meta["files"]) == {"module_state.safetensors"}
     assert "pickle" not in text and path == str((tmp_path / "c").absolute())

@@ -14,8 +14,10 @@ import tempfile
 import tracemalloc
 from pathlib import Path
 
+import blake3
 import gymnasium as gym
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -27,7 +29,7 @@ from rlmodule_core.checkpoint import (
     read_state_header,
 )
 from rlmodule_core.checkpoint.inspect import describe, format_text
-from rlmodule_core.checkpoint.metadata import _canonical
+from rlmodule_core.checkpoint.metadata import canonical
 from rlmodule_core.testing.modules import TinyPolicy
 
 # Under CI (CI=true) the 300 cases per reader are derandomized, so a submission is judged
@@ -48,6 +50,20 @@ _METADATA = json.loads((_CHECKPOINT / "metadata.json").read_text())
 rlm.RLModule.from_checkpoint(_CHECKPOINT)
 _STATE = (_CHECKPOINT / "module_state.safetensors").read_bytes()
 
+
+def _signed_v1(metadata):
+    """The same checkpoint's metadata as format version 1 wrote it: sha256, unnamed."""
+    v1 = {k: v for k, v in metadata.items() if k not in ("digest", "metadata_digest")}
+    v1["format_version"] = 1
+    v1["files"] = {"module_state.safetensors": hashlib.sha256(_STATE).hexdigest()}
+    v1["metadata_sha256"] = hashlib.sha256(canonical(v1)).hexdigest()
+    return v1
+
+
+_V1_METADATA = _signed_v1(_METADATA)
+#: What version-confusing edits put in the checksum fields.
+_ALGORITHM_NAMES = st.sampled_from(["blake3", "sha256", "BLAKE3", "md5", "xxh3", "", "blake3 ", 3, None])
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=12) | st.sampled_from(["inf", "-inf", "Box", "Discrete", "Tuple", "Dict", "../x", "/etc/passwd",
@@ -67,7 +83,7 @@ def _paths(value, prefix=()):
             yield from _paths(item, (*prefix, i))
 
 
-_ALL_PATHS = [p for p in _paths(_METADATA) if p and p[0] != "metadata_sha256"]
+_ALL_PATHS = [p for p in _paths(_METADATA) if p and p[0] != "metadata_digest"]
 
 
 def _replace(metadata, path, value):
@@ -97,9 +113,42 @@ def _bounded_peak(call, size: int) -> None:
     assert peak <= size + SLACK, f"allocated {peak} bytes for a {size}-byte file"
 
 
+def _sign(metadata, algorithm, field):
+    hasher = blake3.blake3 if algorithm == "blake3" else hashlib.sha256
+    metadata[field] = hasher(canonical(metadata)).hexdigest()
+
+
+@st.composite
+def version_confused(draw):
+    """Valid metadata of one version with the other version's checksum fields or algorithm."""
+    metadata = json.loads(json.dumps(draw(st.sampled_from([_METADATA, _V1_METADATA]))))
+    if metadata["format_version"] == 2:
+        edit = draw(st.sampled_from(["version", "digest", "drop digest", "add v1 field"]))
+        if edit == "version":
+            metadata["format_version"] = 1
+        elif edit == "digest":
+            metadata["digest"] = draw(_ALGORITHM_NAMES.filter(lambda a: a != "blake3"))
+        elif edit == "drop digest":
+            del metadata["digest"]
+        else:
+            metadata["metadata_sha256"] = draw(st.sampled_from([metadata["metadata_digest"], "0" * 64]))
+    else:
+        edit = draw(st.sampled_from(["version", "add digest", "add v2 field"]))
+        if edit == "version":
+            metadata["format_version"] = 2
+        elif edit == "add digest":
+            metadata["digest"] = draw(_ALGORITHM_NAMES)
+        else:
+            metadata["metadata_digest"] = metadata["metadata_sha256"]
+    for field in ("metadata_digest", "metadata_sha256"):
+        if field in metadata and draw(st.booleans()):
+            _sign(metadata, draw(st.sampled_from(["blake3", "sha256"])), field)
+    return metadata
+
+
 @st.composite
 def edited_metadata(draw):
-    metadata = json.loads(json.dumps(_METADATA))
+    metadata = json.loads(json.dumps(draw(st.sampled_from([_METADATA, _V1_METADATA]))))
     for _ in range(draw(st.integers(1, 3))):
         path = draw(st.sampled_from(_ALL_PATHS))
         try:
@@ -112,12 +161,14 @@ def edited_metadata(draw):
     if isinstance(metadata.get("files"), dict) and draw(st.booleans()):
         metadata["files"][draw(st.sampled_from(["../x", "/abs", "a/../b", "ok.bin", "", ".x"]))] = "0" * 64
     if draw(st.booleans()):
-        metadata["metadata_sha256"] = hashlib.sha256(_canonical(metadata)).hexdigest()
+        field = "metadata_sha256" if "metadata_sha256" in metadata else "metadata_digest"
+        _sign(metadata, "sha256" if field == "metadata_sha256" else "blake3", field)
     return json.dumps(metadata).encode()
 
 
 raw_metadata = (
     edited_metadata()
+    | version_confused().map(lambda m: json.dumps(m).encode())
     | st.binary(max_size=200)
     | st.builds(lambda depth: b'{"format": "rlmodule-core/checkpoint", "x": ' + b"[" * depth + b"]" * depth + b"}",
                 st.integers(90, 5000))
@@ -187,14 +238,39 @@ def test_safetensors_reader_raises_only_checkpoint_errors_and_allocates_within_t
             read_state_header(path)
         except CheckpointError:
             pass
-        load_state_file(path, sha256="0" * 64)
+        load_state_file(path, digest="0" * 64)
 
     _bounded_peak(read_both, len(data))
+
+
+@FUZZ
+@given(metadata=version_confused())
+def test_checksum_fields_of_the_wrong_version_or_algorithm_are_refused_by_the_schema(metadata):
+    # Whatever the checksums say: the schema refuses the fields before any hash is compared.
+    directory = Path(tempfile.mkdtemp(dir=_ROOT))
+    (directory / "module_state.safetensors").write_bytes(_STATE)
+    (directory / "metadata.json").write_text(json.dumps(metadata))
+    with pytest.raises(CheckpointError) as caught:
+        read_metadata(directory, verify=False)
+    message = str(caught.value)
+    assert "metadata.json" in message
+    assert any(word in message for word in ("'digest'", "'metadata_digest'", "'metadata_sha256'"))
+    assert "expected" in message and ("received" in message or "missing" in message)
+    assert "re-save" in message or "upgrade" in message
+
+
+@pytest.mark.parametrize("metadata", [_METADATA, _V1_METADATA], ids=["v2", "v1"])
+def test_both_versions_read_and_verify(metadata, tmp_path):
+    (tmp_path / "module_state.safetensors").write_bytes(_STATE)
+    (tmp_path / "metadata.json").write_text(json.dumps(metadata))
+    assert read_metadata(tmp_path)["format_version"] == metadata["format_version"]
+    assert describe(tmp_path)["digest"] == ("blake3" if metadata["format_version"] == 2 else "sha256")
+    assert isinstance(rlm.RLModule.from_checkpoint(tmp_path), TinyPolicy)
 
 
 def test_fuzzed_readers_accept_the_valid_files():
     # The properties above are not vacuous: the unedited files read.
     assert read_metadata(_CHECKPOINT)["kind"] == "rl_module"
-    digest = hashlib.sha256(_STATE).hexdigest()
-    state = load_state_file(_CHECKPOINT / "module_state.safetensors", sha256=digest)
+    digest = blake3.blake3(_STATE).hexdigest()
+    state = load_state_file(_CHECKPOINT / "module_state.safetensors", digest=digest)
     assert sorted(state) == sorted(e.name for e in read_state_header(_CHECKPOINT / "module_state.safetensors").entries)

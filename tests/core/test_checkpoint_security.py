@@ -1,12 +1,11 @@
 """Checkpoints are data: no code runs, no path escapes, no save destroys foreign files.
 
-Each test plays an attacker who edits a checkpoint and then recomputes every sha256
+Each test plays an attacker who edits a checkpoint and then recomputes every checksum
 (the metadata's own included), so checksums alone never save the day.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
@@ -15,6 +14,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import blake3
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -22,7 +22,7 @@ import pytest
 import rlmodule_core as rlm
 from rlmodule_core.checkpoint import CheckpointError, read_metadata, resolve_class
 from rlmodule_core.checkpoint.inspect import describe, format_text
-from rlmodule_core.checkpoint.metadata import _canonical
+from rlmodule_core.checkpoint.metadata import canonical
 from rlmodule_core.cli import main
 from rlmodule_core.testing.modules import QWithTarget, TinyPolicy
 
@@ -49,8 +49,8 @@ def rewrite(directory: Path, edit) -> None:
     for name in list(metadata.get("files", {})):
         file = directory / name
         if file.is_file():
-            metadata["files"][name] = hashlib.sha256(file.read_bytes()).hexdigest()
-    metadata["metadata_sha256"] = hashlib.sha256(_canonical(metadata)).hexdigest()
+            metadata["files"][name] = blake3.blake3(file.read_bytes()).hexdigest()
+    metadata["metadata_digest"] = blake3.blake3(canonical(metadata)).hexdigest()
     meta_path.write_text(json.dumps(metadata))
 
 
@@ -540,10 +540,14 @@ def test_checkpoint_with_colliding_module_ids_is_refused(tmp_path):
         rlm.MultiRLModule.from_checkpoint(path)
 
 
-def test_format_version_1_written_before_still_reads(tmp_path):
+def test_saves_write_format_version_2_with_blake3(tmp_path):
     path = Path(make().save_to_path(tmp_path / "c"))
     metadata = json.loads((path / "metadata.json").read_text())
-    assert metadata["format_version"] == 1
+    assert metadata["format_version"] == 2 and metadata["digest"] == "blake3"
+    assert "metadata_sha256" not in metadata
+    state = (path / "module_state.safetensors").read_bytes()
+    assert metadata["files"] == {"module_state.safetensors": blake3.blake3(state).hexdigest()}
+    assert metadata["metadata_digest"] == blake3.blake3(canonical(metadata)).hexdigest()
     assert isinstance(rlm.RLModule.from_checkpoint(path), TinyPolicy)
 
 
@@ -553,8 +557,10 @@ def test_inspect_of_a_learner_checkpoint_describes_its_module(tmp_path, capsys):
     root = tmp_path / "learner"
     root.mkdir()
     make(model_config={"hidden": 8}).save_to_path(root / "module")
-    write_metadata(root, {"format": FORMAT_NAME, "format_version": 1, "kind": "learner",
-                          "class": "rlmodule_core.train.learner:Learner", "config": {}, "num_updates": 3})
+    digest = blake3.blake3((root / "module" / "metadata.json").read_bytes()).hexdigest()
+    write_metadata(root, {"format": FORMAT_NAME, "kind": "learner",
+                          "class": "rlmodule_core.train.learner:Learner", "config": {}, "num_updates": 3},
+                   {"module/metadata.json": digest})
     assert main(["inspect", str(root)]) == 0
     out = capsys.readouterr().out
     assert str(root / "module") in out and "checksums:" in out and "OK" in out and "vf.kernel" in out
@@ -573,3 +579,22 @@ def test_a_box_without_dtype_is_a_named_checkpoint_error_for_restore_and_inspect
     for call in (lambda: rlm.RLModule.from_checkpoint(path), lambda: describe(path)):
         with pytest.raises(CheckpointError, match=r"observation_space.*dtype.* is missing"):
             call()
+
+
+def test_a_version_2_checkpoint_signed_with_sha256_is_refused_by_name(tmp_path):
+    import hashlib
+
+    path = Path(make().save_to_path(tmp_path / "c"))
+    metadata = json.loads((path / "metadata.json").read_text())
+    metadata["digest"] = "sha256"
+    metadata["files"] = {"module_state.safetensors": hashlib.sha256((path / "module_state.safetensors").read_bytes()).hexdigest()}
+    metadata["metadata_digest"] = hashlib.sha256(canonical(metadata)).hexdigest()
+    (path / "metadata.json").write_text(json.dumps(metadata))
+    with pytest.raises(CheckpointError, match=r"field 'digest'.*expected one of \['blake3'\], received 'sha256'.*re-save"):
+        rlm.RLModule.from_checkpoint(path)
+    # The same checksums under the version 1 field name, in a version 2 file: refused too.
+    metadata["digest"] = "blake3"
+    metadata["metadata_sha256"] = metadata.pop("metadata_digest")
+    (path / "metadata.json").write_text(json.dumps(metadata))
+    with pytest.raises(CheckpointError, match=r"expected the metadata's checksum in 'metadata_digest'.*'metadata_sha256'"):
+        describe(path)

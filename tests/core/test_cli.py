@@ -31,7 +31,7 @@ def test_inspect_text(ppo_checkpoint, capsys):
     module, path = ppo_checkpoint
     assert main(["inspect", path]) == 0
     out = capsys.readouterr().out
-    assert "rlmodule_core.modules.ppo:DefaultPPORLModule" in out and "checksums:         OK" in out
+    assert "rlmodule_core.modules.ppo:DefaultPPORLModule" in out and "checksums:         blake3: OK" in out
     assert "encoder.mlp.layers.0.kernel  (4, 8)" in out
     n = sum(v.size for v in module.get_state().values())
     assert f"parameters:        {n:,}" in out
@@ -45,6 +45,14 @@ def test_inspect_json_lists_every_parameter(ppo_checkpoint, capsys):
     assert {p["name"]: tuple(p["shape"]) for p in info["parameters"]} == {k: v.shape for k, v in state.items()}
     assert info["num_bytes"] == sum(v.nbytes for v in state.values())
     assert info["framework"] == "numpy" and info["checksums_ok"]
+    assert info["format_version"] == 2 and info["digest"] == "blake3"
+
+
+def test_inspect_help_names_the_checksum_algorithms(capsys):
+    with pytest.raises(SystemExit):
+        main(["inspect", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "BLAKE3 for format version 2, sha256 for checkpoints of format version 1" in out
 
 
 def test_inspect_multi_module(tmp_path, capsys):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 
+import blake3
 import numpy as np
 import pytest
 import safetensors.numpy
@@ -34,11 +34,11 @@ def assert_same(got: dict[str, np.ndarray], want: dict[str, np.ndarray]) -> None
 
 
 @pytest.mark.parametrize("mapped", [False, True])
-def test_round_trip_returns_the_files_sha256_and_writable_arrays(tmp_path, mapped):
+def test_round_trip_returns_the_files_blake3_and_writable_arrays(tmp_path, mapped):
     state = sample_state()
     digest = _safetensors.write(tmp_path / "s.safetensors", state)
     on_disk = (tmp_path / "s.safetensors").read_bytes()
-    assert digest == hashlib.sha256(on_disk).hexdigest()
+    assert digest == blake3.blake3(on_disk).hexdigest()
     back, read_digest = _safetensors.read(tmp_path / "s.safetensors", mapped=mapped)
     assert read_digest == digest
     assert_same(back, state)
@@ -94,12 +94,12 @@ def test_malformed_files_raise_a_named_error(tmp_path, damage, mapped):
 
 
 @pytest.mark.parametrize("mapped", [False, True])
-def test_load_state_file_checks_the_expected_sha256(tmp_path, mapped):
+def test_load_state_file_checks_the_expected_digest(tmp_path, mapped):
     path = tmp_path / "s.safetensors"
     digest = checkpoint.save_state_file(path, {"w": np.ones(3, np.float32)})
-    assert checkpoint.load_state_file(path, sha256=digest, mapped=mapped)["w"].tolist() == [1.0, 1.0, 1.0]
+    assert checkpoint.load_state_file(path, digest=digest, mapped=mapped)["w"].tolist() == [1.0, 1.0, 1.0]
     with pytest.raises(CorruptCheckpointError, match="s.safetensors is corrupted or truncated"):
-        checkpoint.load_state_file(path, sha256="0" * 64, mapped=mapped)
+        checkpoint.load_state_file(path, digest="0" * 64, mapped=mapped)
 
 
 @pytest.mark.parametrize("batch_bytes", [1, 100, 2**30])

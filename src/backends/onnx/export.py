@@ -142,7 +142,8 @@ def load_source(source: Any, phase: str, *, trust_code: bool = False) -> tuple[A
             f"export_onnx expected an RLModule or a checkpoint directory; received {type(source).__name__}."
         )
     path = _module_dir(Path(source))
-    metadata = read_metadata(path)
+    # from_checkpoint below verifies every file as it reads it: no second hashing pass here.
+    metadata = read_metadata(path, verify=False)
     if metadata.get("kind") == "multi_rl_module":
         ids = metadata.get("module_ids", [])
         raise ValueError(

@@ -5,6 +5,7 @@ Building modules from checkpoints is :mod:`rlmodule_core.checkpointing`.
 """
 
 from rlmodule_core.checkpoint.atomic import atomic_directory, foreign_entries, read_consistently
+from rlmodule_core.checkpoint.digest import DIGEST, algorithm_of
 from rlmodule_core.checkpoint.errors import (
     CheckpointError,
     CorruptCheckpointError,
@@ -40,9 +41,9 @@ from rlmodule_core.checkpoint.state_file import (
 )
 
 __all__ = [
-    "FORMAT_NAME", "FORMAT_VERSION", "METADATA_FILE", "RESERVED_NAMES", "STATE_FILE",
+    "DIGEST", "FORMAT_NAME", "FORMAT_VERSION", "METADATA_FILE", "RESERVED_NAMES", "STATE_FILE",
     "CheckpointError", "CorruptCheckpointError", "NotACheckpointError",
-    "atomic_directory", "check_name", "check_sizes", "check_spec_dict", "class_path",
+    "algorithm_of", "atomic_directory", "check_name", "check_sizes", "check_spec_dict", "class_path",
     "foreign_entries", "inside", "load_state_file", "module_id_problem",
     "read_consistently", "read_metadata", "read_state_header", "register_module_class",
     "resolve_class", "save_state_file", "stream_state_file", "to_json_value", "verify_checkpoint",

@@ -10,7 +10,8 @@ __all__ = [
 ]
 
 FORMAT_NAME = "rlmodule-core/checkpoint"
-FORMAT_VERSION = 1
+#: Version 2 (BLAKE3 checksums, named in the metadata) is written; version 1 (sha256) is read too.
+FORMAT_VERSION = 2
 METADATA_FILE = "metadata.json"
 STATE_FILE = "module_state.safetensors"
 #: A checkpoint's own file names (compared ignoring case): never a module ID.

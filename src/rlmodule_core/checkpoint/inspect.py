@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from rlmodule_core.checkpoint.digest import algorithm_of
 from rlmodule_core.checkpoint.errors import CheckpointError
 from rlmodule_core.checkpoint.format import METADATA_FILE
 from rlmodule_core.checkpoint.metadata import read_metadata, verify_checkpoint
@@ -17,7 +18,8 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
     """A JSON-able description of the checkpoint at ``path``.
 
     Keys: ``path``, ``kind``, ``class``, ``framework``, ``library_version``,
-    ``format_version``, ``observation_space``, ``action_space``, ``inference_only``,
+    ``format_version``, ``digest`` (the checksum algorithm: ``"blake3"``, or ``"sha256"``
+    for format version 1), ``observation_space``, ``action_space``, ``inference_only``,
     ``learner_only``, ``model_config``, ``checksums_ok`` and ``checksum_error``, and for a
     single module ``parameters`` (``[{name, shape, dtype, bytes}]``), ``num_parameters``
     and ``num_bytes``; for a MultiRLModule ``modules`` (``{module_id: description}``).
@@ -46,6 +48,7 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
         "framework": metadata.get("framework"),
         "library_version": metadata.get("library_version"),
         "format_version": metadata.get("format_version"),
+        "digest": algorithm_of(metadata),
         "observation_space": ctor.get("observation_space"),
         "action_space": ctor.get("action_space"),
         "inference_only": ctor.get("inference_only"),
@@ -98,7 +101,8 @@ def escape(text: object) -> str:
 def format_text(info: dict[str, Any], indent: str = "") -> str:
     """A human-readable report of :func:`describe`'s result."""
     kind = "MultiRLModule" if info["kind"] == "multi_rl_module" else "RLModule"
-    checksums = "OK" if info["checksums_ok"] else "FAILED - " + str(info["checksum_error"])
+    verdict = "OK" if info["checksums_ok"] else "FAILED - " + str(info["checksum_error"])
+    checksums = f"{info['digest']}: {verdict}"
     rows = [
         ("class", info["class"]),
         ("framework", info["framework"]),

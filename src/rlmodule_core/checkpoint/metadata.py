@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from rlmodule_core.checkpoint.digest import (
+    DIGEST,
+    algorithm_of,
+    file_digest,
+    hex_digest,
+    metadata_digest_field,
+)
 from rlmodule_core.checkpoint.errors import (
     CheckpointError,
     CorruptCheckpointError,
@@ -20,30 +26,19 @@ from rlmodule_core.checkpoint.schema import check_metadata, check_nesting
 
 __all__ = [
     "FORMAT_NAME", "FORMAT_VERSION", "METADATA_FILE", "STATE_FILE",
-    "MAX_METADATA_BYTES", "read_metadata", "sha256_file", "verify_checkpoint", "verify_metadata", "write_metadata",
+    "MAX_METADATA_BYTES", "canonical", "corrupt_file_error", "read_metadata",
+    "verify_checkpoint", "verify_metadata", "write_metadata",
 ]
 
 #: Largest metadata.json read (Box bounds as nested lists make legitimate files large).
 MAX_METADATA_BYTES = 64 << 20
-_HASH_FIELD = "metadata_sha256"
 
 
-def _canonical(metadata: Mapping[str, Any]) -> bytes:
-    body = {k: v for k, v in metadata.items() if k != _HASH_FIELD}
+def canonical(metadata: Mapping[str, Any]) -> bytes:
+    """The bytes the metadata's own checksum covers: every field but that checksum."""
+    field = metadata_digest_field(metadata.get("format_version", FORMAT_VERSION))
+    body = {k: v for k, v in metadata.items() if k != field}
     return json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
-
-
-def sha256_file(path: Path, *, sync: bool = False) -> str:
-    """The file's sha256; ``sync`` also flushes it to disk (for files just written)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        # One reused buffer, never larger than the file: read(n) would allocate n each time.
-        buffer = memoryview(bytearray(min(1 << 22, max(os.fstat(f.fileno()).st_size, 1))))
-        while n := f.readinto(buffer):
-            digest.update(buffer[:n])
-        if sync:
-            os.fsync(f.fileno())
-    return digest.hexdigest()
 
 
 def _hashed_files(directory: Path) -> list[str]:
@@ -57,31 +52,44 @@ def _hashed_files(directory: Path) -> list[str]:
     return names
 
 
-def write_metadata(
-    directory: Path, metadata: dict[str, Any], known: Mapping[str, str] | None = None
-) -> dict[str, Any]:
-    """Adds the file checksums and the metadata's own checksum, then writes it.
+def write_metadata(directory: Path, metadata: dict[str, Any], files: Mapping[str, str]) -> str:
+    """Writes ``metadata.json`` with the checksums of the directory's files.
 
-    ``known`` holds the sha256 of files whose writer computed it (and fsynced them);
-    every other file is read back, hashed and fsynced here.
+    ``files`` holds the BLAKE3 digest of every file in ``directory`` (and of every
+    sub-checkpoint's ``metadata.json``), computed by their writers as they wrote them: no
+    file is read back. The metadata gets ``format_version`` :data:`FORMAT_VERSION`,
+    ``"digest": "blake3"``, ``files`` and its own checksum. Not fsynced here:
+    ``atomic_directory`` syncs every file once, just before it swaps the directory in.
+
+    Returns:
+        The digest of the ``metadata.json`` written, for a parent checkpoint's ``files``.
+
+    Raises:
+        ValueError: ``files`` does not name exactly the files in ``directory`` (a bug of
+            the caller; nothing is written).
     """
-    metadata = dict(metadata)
-    known = known or {}
-    metadata["files"] = {
-        name: known[name] if name in known else sha256_file(directory / name, sync=True)
-        for name in _hashed_files(directory)
-    }
-    metadata[_HASH_FIELD] = hashlib.sha256(_canonical(metadata)).hexdigest()
-    text = json.dumps(metadata, indent=2, sort_keys=True, allow_nan=False)
-    with open(directory / METADATA_FILE, "w") as f:
-        f.write(text + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    return metadata
+    present = _hashed_files(directory)
+    if sorted(files) != sorted(present):
+        raise ValueError(
+            f"write_metadata: {directory} holds {present} but checksums were given for "
+            f"{sorted(files)}; pass the digest of every file written."
+        )
+    metadata = {k: v for k, v in metadata.items() if k not in ("metadata_sha256", "metadata_digest")}
+    metadata.update(format_version=FORMAT_VERSION, digest=DIGEST, files=dict(files))
+    metadata[metadata_digest_field(FORMAT_VERSION)] = hex_digest(DIGEST, canonical(metadata))
+    data = (json.dumps(metadata, indent=2, sort_keys=True, allow_nan=False) + "\n").encode()
+    (directory / METADATA_FILE).write_bytes(data)
+    return hex_digest(DIGEST, data)
 
 
-def read_metadata(directory: str | os.PathLike, *, verify: bool = True) -> dict[str, Any]:
+def read_metadata(
+    directory: str | os.PathLike, *, verify: bool = True, expected: tuple[str, str] | None = None
+) -> dict[str, Any]:
     """Reads, schema-checks and (by default) verifies a checkpoint directory's metadata.
+
+    ``expected`` is ``(algorithm, digest)`` a parent checkpoint lists for this
+    ``metadata.json``: the bytes are checked against it as they are read (before they
+    are parsed), so the parent need not read the file a second time.
 
     Raises:
         CheckpointError: the path is no checkpoint, the metadata is malformed (the message
@@ -104,6 +112,8 @@ def read_metadata(directory: str | os.PathLike, *, verify: bool = True) -> dict[
         raise CheckpointError(f"{meta_path} cannot be read: {err.strerror or err}.") from err
     if len(raw) > MAX_METADATA_BYTES:
         raise CheckpointError(f"{meta_path} is larger than {MAX_METADATA_BYTES >> 20} MiB; no checkpoint's metadata is.")
+    if expected is not None and hex_digest(expected[0], raw) != expected[1]:
+        raise corrupt_file_error(meta_path)
     try:
         metadata = json.loads(raw, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
     except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as err:
@@ -130,22 +140,25 @@ def _no_constant(name: str) -> Any:
 
 def verify_metadata(directory: Path, metadata: Mapping[str, Any]) -> None:
     """Checks the metadata's own checksum (cheap: no file is read)."""
-    if hashlib.sha256(_canonical(metadata)).hexdigest() != metadata.get(_HASH_FIELD):
+    field = metadata_digest_field(metadata["format_version"])
+    if hex_digest(algorithm_of(metadata), canonical(metadata)) != metadata.get(field):
         raise CorruptCheckpointError(
             f"{directory / METADATA_FILE} is corrupted: its content does not match its "
-            f"checksum ({_HASH_FIELD}). Re-save the checkpoint."
+            f"checksum ({field}, {algorithm_of(metadata)}). Re-save the checkpoint."
         )
 
 
 def verify_checkpoint(
     directory: Path, metadata: Mapping[str, Any], *, skip: tuple[str, ...] = ()
 ) -> None:
-    """Checks the metadata checksum and every listed file's sha256.
+    """Checks the metadata checksum and every listed file's digest.
 
     ``skip`` names files the caller verifies itself while reading them
-    (``load_state_file(..., sha256=...)``), so that no file is read twice.
+    (``load_state_file(..., digest=...)``, ``read_metadata(..., expected=...)``), so that
+    no file is read twice.
     """
     verify_metadata(directory, metadata)
+    algorithm = algorithm_of(metadata)
     for name, expected in metadata.get("files", {}).items():
         if name in skip:
             continue
@@ -153,7 +166,7 @@ def verify_checkpoint(
         if not file.is_file():
             raise CorruptCheckpointError(f"Checkpoint file {file} is missing.")
         try:
-            digest = sha256_file(file)
+            digest = file_digest(file, algorithm)
         except OSError as err:
             raise CheckpointError(f"Checkpoint file {file} cannot be read: {err.strerror or err}.") from err
         if digest != expected:
@@ -161,7 +174,8 @@ def verify_checkpoint(
 
 
 def corrupt_file_error(file: Path) -> CorruptCheckpointError:
+    """The error of a file whose bytes do not match the checksum its metadata lists."""
     return CorruptCheckpointError(
-        f"Checkpoint file {file} is corrupted or truncated: its sha256 does not match "
+        f"Checkpoint file {file} is corrupted or truncated: its checksum does not match "
         f"{METADATA_FILE}. Re-save the checkpoint."
     )

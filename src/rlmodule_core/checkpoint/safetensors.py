@@ -1,4 +1,4 @@
-"""Reading and writing safetensors files in one pass each, with their sha256.
+"""Reading and writing safetensors files in one pass each, with their checksum.
 
 The files are plain safetensors (https://huggingface.co/docs/safetensors): an 8-byte
 little-endian header length, a JSON header ``{name: {"dtype", "shape", "data_offsets"}}``
@@ -6,10 +6,11 @@ padded with spaces to a multiple of 8 bytes, then the tensors' bytes back to bac
 ``safetensors`` package reads and writes them too (the tests check both directions).
 
 Why not through that package: its NumPy API copies every array to ``bytes`` before
-writing and reads into fresh copies, and a checkpoint also needs the file's sha256, which
+writing and reads into fresh copies, and a checkpoint also needs the file's checksum
+(BLAKE3; sha256 for format version 1), which
 meant reading the file back after writing it and reading it twice to restore it. Here a
 save streams the arrays to the file while a second thread hashes the same memory (the
-hash and the ``write``/``fsync`` calls release the GIL), asking for them a batch at a
+hash and the ``write`` calls release the GIL), asking for them a batch at a
 time (:func:`write_streamed`: a module's save never holds a copy of its whole state),
 and a restore reads the file once into one buffer, hashes it, and returns arrays that
 are views of that buffer; or,
@@ -20,7 +21,6 @@ copy from the page cache before hashing.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import mmap
@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
+
+from rlmodule_core.checkpoint.digest import DIGEST, new_hasher
 
 _DTYPES = {
     "BOOL": np.dtype(np.bool_), "U8": np.dtype(np.uint8), "I8": np.dtype(np.int8),
@@ -75,15 +77,15 @@ def _prepared(key: str, value: Any) -> np.ndarray:
 
 
 def write(path: Path, state: Mapping[str, Any]) -> str:
-    """Writes ``state`` to ``path``, fsyncs it, and returns the file's sha256 (hex)."""
+    """Writes ``state`` to ``path`` and returns the file's BLAKE3 digest (hex)."""
     arrays = {key: _prepared(key, value) for key, value in state.items()}
     layout = {key: (array.shape, array.dtype) for key, array in arrays.items()}
     return write_streamed(path, layout, lambda keys: {key: arrays[key] for key in keys})
 
 
 #: How many bytes of arrays ``write_streamed`` asks ``read`` for at a time. Between
-#: batches the hash catches up, so a state that fits one batch is written (and fsynced)
-#: while it is hashed, as it was before streaming; only larger states trade that overlap
+#: batches the hash catches up, so a state that fits one batch is written while it is
+#: hashed, as it was before streaming; only larger states trade that overlap
 #: for holding one batch instead of the whole state.
 BATCH_BYTES = 64 * 2**20
 
@@ -95,13 +97,15 @@ def write_streamed(
     *,
     batch_bytes: int = BATCH_BYTES,
 ) -> str:
-    """Writes the arrays ``read`` returns, a batch of keys at a time; returns the sha256.
+    """Writes the arrays ``read`` returns, a batch of keys at a time; returns the BLAKE3 digest.
 
     ``layout`` is ``{key: (shape, dtype)}`` of every array; the header is written from it
     first, then ``read(keys)`` is called for consecutive keys of about ``batch_bytes``
     (one key at least) in file order. A batch's bytes are written while a second thread
     hashes them, and dropped after both: a save holds one batch, not a copy of the whole
-    state. The file is fsynced before this returns.
+    state. The hash runs on one thread: the writer keeps the other core busy (BLAKE3 on
+    one core outruns a write to the page cache). Not fsynced: a checkpoint's
+    ``atomic_directory`` syncs all its files once, before the swap.
 
     Raises:
         ValueError: a dtype a safetensors file cannot hold (before anything is written),
@@ -128,7 +132,7 @@ def write_streamed(
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)
 
-    digest = hashlib.sha256()
+    digest = new_hasher(DIGEST)
     pending: queue.Queue = queue.Queue()
 
     def hash_chunks() -> None:
@@ -161,8 +165,6 @@ def write_streamed(
                     f.write(chunk)
                 # Let go of this batch before reading the next (the hasher holds it until hashed).
                 arrays = array = chunk = None
-            f.flush()
-            os.fsync(f.fileno())
     finally:
         pending.put(None)
         hasher.join()
@@ -287,8 +289,10 @@ def _entry(key: str, info: Any, data_size: int) -> Entry:
     return Entry(key, dtype, tuple(shape), begin, end)
 
 
-def read(path: Path, *, mapped: bool = False) -> tuple[dict[str, np.ndarray], str]:
-    """``(state, sha256 hex)`` of a safetensors file, read once.
+def read(
+    path: Path, *, mapped: bool = False, algorithm: str = DIGEST
+) -> tuple[dict[str, np.ndarray], str]:
+    """``(state, digest hex)`` of a safetensors file, read once; ``algorithm`` is the hash's.
 
     The header is read and validated first (:func:`read_header`); only then is one
     buffer of the file's size allocated, filled, hashed and viewed as the arrays (any of
@@ -320,7 +324,9 @@ def read(path: Path, *, mapped: bool = False) -> tuple[dict[str, np.ndarray], st
                 raise SafetensorsError("the file changed size while it was read")
     if bytes(buffer[8 : header.data_start]) != header.raw:
         raise SafetensorsError("the file changed while it was read")
-    digest = hashlib.sha256(buffer).hexdigest()
+    hasher = new_hasher(algorithm, size=size)
+    hasher.update(buffer)
+    digest = hasher.hexdigest()
     start = header.data_start
     return {
         e.name: np.frombuffer(buffer, _DTYPES[e.dtype], count=math.prod(e.shape), offset=start + e.begin).reshape(e.shape)

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from rlmodule_core.checkpoint.digest import ALGORITHMS, metadata_digest_field
 from rlmodule_core.checkpoint.errors import CheckpointError
 from rlmodule_core.checkpoint.format import (
     FORMAT_NAME,
@@ -36,7 +37,8 @@ MAX_SPACES, MAX_SPACE_DEPTH = 1024, 16
 #: Spaces and model sizes up to this many elements need no state to back them.
 SIZE_FLOOR = 1 << 20
 _MAX_INT = 1 << 62
-_SHA256 = re.compile(r"[0-9a-f]{64}")
+#: sha256 and BLAKE3 digests both: 32 bytes as lowercase hex.
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 _PART = r"(?:[A-Za-z_][A-Za-z0-9_]*|<locals>)"
 _CLASS_PATH = re.compile(rf"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*:{_PART}(?:\.{_PART})*")
 _KINDS = ("rl_module", "multi_rl_module", "learner")
@@ -139,14 +141,8 @@ def check_metadata(metadata: Any, file: Path) -> dict[str, Any]:
     if kind not in _KINDS:
         raise c.fail("kind", f"one of {list(_KINDS)}", kind)
     c.field(metadata, "library_version", str, "library_version", "a string", required=False)
-    sha = c.field(metadata, "metadata_sha256", str, "metadata_sha256", "a sha256 (64 hex digits)")
-    if not _SHA256.fullmatch(sha):
-        raise c.fail("metadata_sha256", "a sha256 (64 hex digits)", sha)
-    files = c.field(metadata, "files", dict, "files", "an object {file name: sha256}")
-    for name, digest in files.items():
-        check_name(name, f"{file}: field 'files'")
-        if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
-            raise c.fail(f"files[{name!r}]", "a sha256 (64 hex digits)", digest)
+    _check_digests(c, metadata, version)
+    files = metadata["files"]
     c.class_path(c.field(metadata, "class", str, "class", "a class path"), "class")
     if kind == "learner":
         c.field(metadata, "config", dict, "config", "an object")
@@ -164,7 +160,7 @@ def check_metadata(metadata: Any, file: Path) -> dict[str, Any]:
         if "/" in state_file or state_file not in files:
             raise CheckpointError(
                 f"{file}: field 'state_file' names {state_file!r:.80}, which must be a file of "
-                "this directory listed (with its sha256) in 'files'."
+                "this directory listed (with its checksum) in 'files'."
             )
         return metadata
     module_ids = c.field(metadata, "module_ids", list, "module_ids", "a list of module IDs")
@@ -190,6 +186,56 @@ def check_metadata(metadata: Any, file: Path) -> dict[str, Any]:
     for module_id, spec in modules.items():
         check_spec_dict(spec, f"modules[{module_id!r}]", file)
     return metadata
+
+
+def _check_digests(c: _Checker, metadata: dict[str, Any], version: int) -> str:
+    """The checksum fields of format ``version``; returns its algorithm.
+
+    Version 1: sha256, unnamed, in ``metadata_sha256``. Version 2: ``digest`` names the
+    algorithm (``blake3``) and ``metadata_digest`` holds the metadata's own; the other
+    version's field is refused, so a checksum can never be read with the wrong algorithm.
+    """
+    known = ALGORITHMS[version]
+    field = metadata_digest_field(version)
+    if version == 1:
+        algorithm = "sha256"
+        for foreign in ("digest", "metadata_digest"):
+            if foreign in metadata:
+                raise CheckpointError(
+                    f"{c.file}: format version 1 has no field {foreign!r} (expected sha256 "
+                    "checksums, the metadata's in 'metadata_sha256'); received one. The "
+                    "checkpoint was altered or not written by rlmodule-core: re-save it."
+                )
+    else:
+        if "digest" not in metadata:
+            raise CheckpointError(
+                f"{c.file}: format version {version} must name its checksum algorithm in field "
+                f"'digest' (expected one of {list(known)}); it is missing. The checkpoint was "
+                "altered or not written by rlmodule-core: re-save it."
+            )
+        algorithm = metadata["digest"]
+        if algorithm not in known:
+            raise CheckpointError(
+                f"{c.file}: field 'digest' names the checksum algorithm; format version "
+                f"{version} expected one of {list(known)}, received {str(algorithm)[:40]!r}. A newer "
+                "rlmodule-core may know it: upgrade, or re-save the checkpoint with this one."
+            )
+        if "metadata_sha256" in metadata:
+            raise CheckpointError(
+                f"{c.file}: format version {version} expected the metadata's checksum in "
+                f"{field!r} ({algorithm}); received version 1's field 'metadata_sha256' too. "
+                "The checkpoint was altered or not written by rlmodule-core: re-save it."
+            )
+    shape = f"a {algorithm} digest (64 lowercase hex digits)"
+    digest = c.field(metadata, field, str, field, shape)
+    if not _HEX64.fullmatch(digest):
+        raise c.fail(field, shape, digest)
+    files = c.field(metadata, "files", dict, "files", f"an object {{file name: {algorithm} digest}}")
+    for name, value in files.items():
+        check_name(name, f"{c.file}: field 'files'")
+        if not isinstance(value, str) or not _HEX64.fullmatch(value):
+            raise c.fail(f"files[{name!r}]", shape, value)
+    return algorithm
 
 
 def check_spec_dict(spec: Any, where: str, file: Path | str) -> dict[str, Any]:

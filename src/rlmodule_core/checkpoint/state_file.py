@@ -1,4 +1,4 @@
-"""The state file: a flat ``{dotted.path: array}`` dict as safetensors, with its sha256."""
+"""The state file: a flat ``{dotted.path: array}`` dict as safetensors, with its checksum."""
 
 from __future__ import annotations
 
@@ -9,15 +9,19 @@ from typing import Any
 import numpy as np
 
 from rlmodule_core.checkpoint import safetensors
+from rlmodule_core.checkpoint.digest import DIGEST, file_digest
 from rlmodule_core.checkpoint.errors import CheckpointError, CorruptCheckpointError
-from rlmodule_core.checkpoint.metadata import corrupt_file_error, sha256_file
+from rlmodule_core.checkpoint.metadata import corrupt_file_error
 from rlmodule_core.checkpoint.paths import is_symlink
 
 __all__ = ["load_state_file", "read_state_header", "save_state_file", "stream_state_file"]
 
 
 def save_state_file(path: Path, state: Mapping[str, Any]) -> str:
-    """Writes ``state`` as a safetensors file (fsynced) and returns its sha256 (hex)."""
+    """Writes ``state`` as a safetensors file and returns its BLAKE3 digest (hex).
+
+    Not fsynced: write inside ``atomic_directory``, which syncs every file before the swap.
+    """
     return safetensors.write(path, state)
 
 
@@ -26,7 +30,7 @@ def stream_state_file(
     layout: Mapping[str, tuple[tuple[int, ...], Any]],
     read: Callable[[list[str]], Mapping[str, Any]],
 ) -> str:
-    """Writes the state ``read(keys)`` returns a batch at a time (fsynced); returns its sha256.
+    """Writes the state ``read(keys)`` returns a batch at a time; returns its digest.
 
     The same file as ``save_state_file`` of the whole state; ``layout`` is
     ``{key: (shape, dtype)}`` of every entry (see ``safetensors.write_streamed``).
@@ -41,32 +45,37 @@ def _check_regular(path: Path) -> None:
         raise CorruptCheckpointError(f"Checkpoint file {path} is missing.")
 
 
-def load_state_file(path: Path, *, sha256: str | None = None, mapped: bool = False) -> dict[str, np.ndarray]:
-    """Reads a safetensors state file; with ``sha256``, checks the file against it.
+def load_state_file(
+    path: Path, *, digest: str | None = None, algorithm: str = DIGEST, mapped: bool = False
+) -> dict[str, np.ndarray]:
+    """Reads a safetensors state file; with ``digest``, checks the file against it.
 
     The header is validated before the data is read, and the data is hashed as it is
-    read (one pass over the file). ``mapped`` returns views of a memory map of the file
+    read (one pass over the file), with ``algorithm`` (``"blake3"``; ``"sha256"`` for a
+    checkpoint of format version 1). ``mapped`` returns views of a memory map of the file
     rather than of a private copy (see ``safetensors.read``): for a caller that copies
     them into a module at once, after the check passed.
 
     Raises:
-        CorruptCheckpointError: the file is missing, altered (sha256) or malformed.
+        CorruptCheckpointError: the file is missing, altered (checksum) or malformed.
     """
     _check_regular(path)
     try:
-        state, digest = safetensors.read(path, mapped=mapped)
+        state, found = safetensors.read(path, mapped=mapped, algorithm=algorithm)
     except (OSError, safetensors.SafetensorsError) as err:
-        if sha256 is not None and not isinstance(err, OSError) and _digest_or_none(path) != sha256:
+        # A malformed file that its checksum vouches for was written so; one that it does
+        # not was altered after the save: say which (hashing it only on this error path).
+        if digest is not None and not isinstance(err, OSError) and _digest_or_none(path, algorithm) != digest:
             raise corrupt_file_error(path) from err
         raise _unreadable(path, err) from err
-    if sha256 is not None and digest != sha256:
+    if digest is not None and found != digest:
         raise corrupt_file_error(path)
     return state
 
 
-def _digest_or_none(path: Path) -> str | None:
+def _digest_or_none(path: Path, algorithm: str) -> str | None:
     try:
-        return sha256_file(path)
+        return file_digest(path, algorithm)
     except OSError:
         return None
 

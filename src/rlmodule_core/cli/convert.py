@@ -133,7 +133,8 @@ def convert_checkpoint(
 
     source, output = Path(source), Path(output)
     target = registry.canonical_name(framework)
-    metadata = read_metadata(source)
+    # Each from_checkpoint below verifies every file as it reads it.
+    metadata = read_metadata(source, verify=False)
     flags: dict[str, Any] = {"inference_only": True} if inference_only else {}
     flags["trust_code"] = trust_code
     converted = RLModule.from_checkpoint(source, framework=target, **flags)

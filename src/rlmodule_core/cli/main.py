@@ -221,8 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Print the module class, framework, spaces, model config, every parameter with shape "
             "and dtype, the parameter count and size, the sub-modules of a MultiRLModule, and "
-            "whether every file matches its recorded sha256. Reads only JSON and the safetensors "
-            "header: no framework is imported."
+            "whether every file matches its recorded checksum, naming the algorithm (BLAKE3 for "
+            "format version 2, sha256 for checkpoints of format version 1). Reads only JSON and "
+            "the files' bytes: no framework is imported."
         ),
     )
     inspect.add_argument("path", help="a checkpoint directory (written by save_to_path), or an exported .onnx file")

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
+import blake3
 import numpy as np
 import pytest
 
 import rlmodule_core as rlm
 from rlmodule_core.checkpoint import CheckpointError
-from rlmodule_core.checkpoint.metadata import _canonical
+from rlmodule_core.checkpoint.metadata import canonical
 from rlmodule_core.testing.helpers import build, states_equal
 from rlmodule_core.testing.modules import QWithTarget, TinyPolicy
 
@@ -75,8 +75,8 @@ def test_multi_restore_is_all_or_nothing_with_targets(framework, tmp_path):
     for directory in (sub, path):
         metadata = json.loads((directory / "metadata.json").read_text())
         for name in metadata["files"]:
-            metadata["files"][name] = hashlib.sha256((directory / name).read_bytes()).hexdigest()
-        metadata["metadata_sha256"] = hashlib.sha256(_canonical(metadata)).hexdigest()
+            metadata["files"][name] = blake3.blake3((directory / name).read_bytes()).hexdigest()
+        metadata["metadata_digest"] = blake3.blake3(canonical(metadata)).hexdigest()
         (directory / "metadata.json").write_text(json.dumps(metadata))
     target = rlm.MultiRLModule()
     target.add_module("a", build(QWithTarget, framework))
@@ -95,7 +95,7 @@ def test_untrusted_class_is_refused_on_every_framework(framework, tmp_path):
     path = Path(build(TinyPolicy, framework).save_to_path(tmp_path / "c"))
     metadata = json.loads((path / "metadata.json").read_text())
     metadata["class"] = "not_imported_anywhere.policy:Policy"
-    metadata["metadata_sha256"] = hashlib.sha256(_canonical(metadata)).hexdigest()
+    metadata["metadata_digest"] = blake3.blake3(canonical(metadata)).hexdigest()
     (path / "metadata.json").write_text(json.dumps(metadata))
     with pytest.raises(CheckpointError, match="not_imported_anywhere.policy:Policy.*trust_code=True"):
         rlm.RLModule.from_checkpoint(path)

@@ -22,13 +22,17 @@ from rlmodule_core.backend.contract import check_optimizer
 from rlmodule_core.checkpoint import (
     FORMAT_NAME,
     FORMAT_VERSION,
+    METADATA_FILE,
     CheckpointError,
+    algorithm_of,
     atomic_directory,
     class_path,
+    inside,
     load_state_file,
     read_metadata,
     save_state_file,
     to_json_value,
+    verify_checkpoint,
     write_metadata,
 )
 from rlmodule_core.multi_rl_module import DEFAULT_MODULE_ID, MultiRLModule
@@ -37,6 +41,8 @@ from rlmodule_core.rl_module import RLModule
 __all__ = ["LEARNER_STATE_FILE", "Learner", "LearnerConfig", "config_from_json"]
 
 LEARNER_STATE_FILE = "learner_state.safetensors"
+#: The sub-directory holding the learner's module checkpoint.
+MODULE_DIR = "module"
 
 
 @dataclasses.dataclass
@@ -186,13 +192,16 @@ class Learner:
         """
         target = Path(path)
         with atomic_directory(target) as tmp:
-            self.module.save_to_path(tmp / "module")
+            # The module's files go straight into this directory (no nested atomic save),
+            # and every writer returns the digest of what it wrote: nothing is read back.
+            (tmp / MODULE_DIR).mkdir()
+            files = {f"{MODULE_DIR}/{METADATA_FILE}": self.module._write_checkpoint(tmp / MODULE_DIR, None)}
             flat = {
                 f"{mid}/{key}": value
                 for mid, opt in self._optimizers.items()
                 for key, value in opt.get_state().items()
             }
-            save_state_file(tmp / LEARNER_STATE_FILE, flat)
+            files[LEARNER_STATE_FILE] = save_state_file(tmp / LEARNER_STATE_FILE, flat)
             write_metadata(
                 tmp,
                 {
@@ -204,20 +213,35 @@ class Learner:
                     "num_updates": self.num_updates,
                     "extra": to_json_value(dict(extra or {}), "extra"),
                 },
+                files,
             )
         return str(target.absolute())
 
     def restore_from_path(self, path: str | os.PathLike) -> dict[str, Any]:
         """Loads a :meth:`save_to_path` directory into this learner; returns its ``extra``."""
         directory = Path(path)
-        metadata = read_metadata(directory)
+        metadata = read_metadata(directory, verify=False)
         if metadata.get("kind") != "learner":
             raise CheckpointError(
                 f"{directory} is not a learner checkpoint (kind {metadata.get('kind')!r}); "
                 "it was not written by Learner.save_to_path."
             )
-        self.module.restore_from_path(directory / "module")
-        flat = load_state_file(directory / LEARNER_STATE_FILE)
+        # Every file is checked against its checksum as it is read, and read once: the
+        # optimizer state first, then the module (which changes nothing if it fails).
+        module_meta = f"{MODULE_DIR}/{METADATA_FILE}"
+        missing = sorted({module_meta, LEARNER_STATE_FILE} - set(metadata["files"]))
+        if missing:
+            raise CheckpointError(
+                f"{directory / METADATA_FILE}: field 'files' must list {missing} (a learner "
+                "checkpoint's module and optimizer state); the checkpoint was altered."
+            )
+        verify_checkpoint(directory, metadata, skip=(module_meta, LEARNER_STATE_FILE))
+        algorithm = algorithm_of(metadata)
+        flat = load_state_file(
+            directory / LEARNER_STATE_FILE, digest=metadata["files"][LEARNER_STATE_FILE], algorithm=algorithm
+        )
+        module_dir = inside(directory, MODULE_DIR, f"{directory / METADATA_FILE}: kind 'learner'")
+        self.module._restore_checkpoint(module_dir, None, (algorithm, metadata["files"][module_meta]))
         states: dict[str, dict[str, np.ndarray]] = {mid: {} for mid in self._optimizers}
         for key, value in flat.items():
             module_id, _, name = key.partition("/")
