@@ -108,3 +108,16 @@ def test_console_entry_points_run():
     for cmd in (["rlmodule", "--help"], [sys.executable, "-m", "rlmodule_core", "inspect", "--help"]):
         result = subprocess.run(cmd, capture_output=True, text=True)
         assert result.returncode == 0 and "checkpoint" in result.stdout
+
+
+def test_inspect_into_a_closed_pipe_stops_quietly(ppo_checkpoint):
+    """`rlmodule inspect CKPT --json | head -1`: the reader leaves early; no traceback, exit 141."""
+    _, path = ppo_checkpoint
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rlmodule_core", "inspect", path, "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    process.stdout.close()  # the reader is gone before the first write
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 141, stderr
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
