@@ -121,3 +121,23 @@ def test_inspect_into_a_closed_pipe_stops_quietly(ppo_checkpoint):
     stderr = process.stderr.read().decode()
     assert process.wait(timeout=60) == 141, stderr
     assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
+
+
+def test_inspect_learner_checks_the_optimizer_state_too(tmp_path, capsys):
+    """A learner checkpoint is described by its module, but a corrupt optimizer state must not read as OK."""
+    import shutil
+    from importlib.resources import files
+
+    source = files("rlmodule_core.testing") / "data" / "checkpoints_v1" / "learner_torch"
+    learner = tmp_path / "learner"
+    shutil.copytree(str(source), learner)
+    assert main(["inspect", str(learner)]) == 0
+    capsys.readouterr()
+    state = learner / "learner_state.safetensors"
+    data = bytearray(state.read_bytes())
+    data[-1] ^= 1
+    state.write_bytes(bytes(data))
+    assert main(["inspect", str(learner), "--json"]) == 1
+    info = json.loads(capsys.readouterr().out)
+    assert info["checksums_ok"] is False
+    assert "learner_state.safetensors" in info["checksum_error"]

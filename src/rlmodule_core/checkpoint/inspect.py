@@ -33,8 +33,16 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
     """
     directory = Path(path)
     metadata = read_metadata(directory, verify=False)
-    if metadata["kind"] == "learner":  # training state: describe the module it trains
-        return describe(inside(directory, "module", f"{directory / METADATA_FILE}: kind 'learner'"))
+    if metadata["kind"] == "learner":
+        # Training state: describe the module it trains, and check the learner's own files
+        # (optimizer state, the module's metadata) too, or a corrupt one would pass as OK.
+        info = describe(inside(directory, "module", f"{directory / METADATA_FILE}: kind 'learner'"))
+        try:
+            verify_checkpoint(directory, metadata)
+        except CheckpointError as err:
+            if info["checksums_ok"]:
+                info["checksums_ok"], info["checksum_error"] = False, str(err)
+        return info
     try:
         verify_checkpoint(directory, metadata)
         checksum_error = None
