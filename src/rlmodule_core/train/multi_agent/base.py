@@ -51,7 +51,7 @@ class MultiAgentAlgorithm:
         if num_env_runners < 0 or (num_env_runners and not self.supports_env_runners):
             raise ValueError(
                 f"{type(self).__name__} samples in this process only; received num_env_runners={num_env_runners}. "
-                "Use --num-env-runners 0, or PPO for distributed sampling."
+                "Use --num-env-runners 0, or an algorithm that samples on runners (PPO, DQN)."
             )
         self.config, self.seed, self.total_env_steps = config, seed, total_env_steps
         probe = make_multi_agent_env(env, env_config)
@@ -129,6 +129,7 @@ class MultiAgentAlgorithm:
                 raise RuntimeError(f"Runner {rollout.runner_id} acted with weights {rollout.weights_version}, not {version}.")
             self.runner.record_returns(rollout.episode_returns, rollout.data["agent_returns"],
                                        rollout.data["module_returns"])
+            self.runner.num_agent_steps += int(rollout.data.get("agent_steps", 0))
         return [(rollout.runner_id, rollout.data["segments"]) for rollout in rollouts]
 
     @property
@@ -205,6 +206,8 @@ class MultiAgentAlgorithm:
             self.group.set_state(extra["group"])
         elif self.group is not None:  # the run sampled locally before: continue its count
             self.group.num_env_steps = self.runner.num_env_steps
+        elif extra.get("group"):  # the run sampled on runners before: this process continues their count
+            self.runner.num_env_steps = int(extra["group"]["num_env_steps"])
 
     def close(self) -> None:
         """Closes the envs and stops remote runners (and Ray, if the group started it)."""
