@@ -7,6 +7,7 @@ import json
 import time
 
 import numpy as np
+import pytest
 import ray
 import torch  # noqa: F401 - this folder runs where torch is installed
 
@@ -36,6 +37,30 @@ def kill(actor) -> None:
             return
         time.sleep(0.1)
     raise AssertionError("the killed actor still answers after 60 s")
+
+
+def test_two_modules_learn_beyond_random_on_two_runners(ray_instance):
+    """A random CartPole policy scores 22 (std 12), so a 100-episode mean above 26 is 3 standard
+    errors above it. After 8,000 env steps on 2 runners (torch, seeds 0-2, measured on a
+    loaded machine) each module's last 100 training episodes averaged 29.9-65.5 and the two
+    modules together 39.9-50.4: the bars are 26 per module and 30 for their mean."""
+    algo = MultiAgentDQN(
+        DQNConfig(lr=1e-3, num_envs=2, rollout_fragment_length=25, learning_starts=500, train_batch_size=32,
+                  target_update_frequency=100, n_step=3, epsilon=[[0, 1.0], [3000, 0.05]],
+                  model={"fcnet_hiddens": [64]}),
+        CARTPOLE, framework="torch", seed=1, num_env_runners=2, env_config={"num_agents": 2},
+        multi_agent={"policies": "independent"},
+    )
+    try:
+        history = [algo.train_iteration(env_steps=1_000) for _ in range(8)]
+        last = history[-1]
+        assert last["env_steps"] == 8_000 and last["batches_lost"] == 0 and last["batches_received"] == 320
+        assert last["epsilon"] == pytest.approx(0.05)
+        means = {m: float(np.mean(algo.runner.module_returns[m])) for m in ("agent_0", "agent_1")}
+        assert all(len(algo.runner.module_returns[m]) == 100 for m in means)  # full windows from the runners
+        assert min(means.values()) > 26 and np.mean(list(means.values())) > 30, means
+    finally:
+        algo.close()
 
 
 def test_replay_of_each_module_is_fed_by_both_runners_with_one_upload_per_request(ray_instance):
