@@ -137,7 +137,7 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(name="bench-rllib", python=PYTHON)
 def bench_rllib(session: nox.Session) -> None:
-    """Side by side with RLlib's default PPO torch module (not in the default run).
+    """Side by side with RLlib: its default PPO torch module, and multi-agent CartPole time-to-solve (not in the default run).
 
     A venv of its own: ray[rllib] pins its own gymnasium, which the other sessions
     should not get. The pinned torch is installed with it so that pip keeps it.
@@ -145,3 +145,5 @@ def bench_rllib(session: nox.Session) -> None:
     _install(session, "torch,test")
     session.install("ray[rllib]", TORCH_SPEC)
     session.run("python", "benchmarks/run.py", "--only", "rllib", *session.posargs)
+    # Time-to-solve 2-agent MultiAgentCartPole: ours against RLlib's multi-agent CartPole example.
+    session.run("python", "benchmarks/rllib_multi_agent.py")

@@ -121,6 +121,25 @@ def test_replay_buffer_n_step_returns():
     assert buffer.sample(5, np.random.default_rng(0))[Columns.OBS].shape == (5, 1)
 
 
+def test_replay_buffer_keyed_trajectories_do_not_mix_and_end_cut_short():
+    buffer = ReplayBuffer(10, num_envs=1, n_step=3, gamma=0.5)
+    # Two interleaved trajectories: "x" gets rewards 1, 2, 4; "y" gets 10, 20.
+    for key, t, reward in (("x", 0, 1.0), ("y", 0, 10.0), ("x", 1, 2.0), ("y", 1, 20.0), ("x", 2, 4.0)):
+        buffer.add_step(key, np.array([t], np.float32), 0, reward, np.array([t + 1], np.float32), False, False)
+    assert len(buffer) == 1 and sorted(buffer.open_trajectories) == ["x", "y"]
+    np.testing.assert_allclose(buffer._data[Columns.REWARDS][:1], [1 + 0.5 * 2 + 0.25 * 4])  # x's only
+    # "y" will get no more steps (its runner died): its returns stop at the last step seen, bootstrapped.
+    assert buffer.end_trajectory("y") == 2 and buffer.end_trajectory("y") == 0
+    assert buffer.open_trajectories == ["x"] and len(buffer) == 3
+    np.testing.assert_allclose(buffer._data[Columns.REWARDS][1:3], [10 + 0.5 * 20, 20])
+    np.testing.assert_allclose(buffer._data["discounts"][1:3], [0.25, 0.5])
+    np.testing.assert_allclose(buffer._data[Columns.NEXT_OBS][1:3, 0], [2, 2])
+    np.testing.assert_allclose(buffer._data[Columns.TERMINATEDS][1:3], [0, 0])
+    with pytest.raises(ValueError, match=r"Envs 1\.\.1 do not fit a buffer made for 1 env"):
+        buffer.add(*(np.zeros((1, 1)),) * 2, np.zeros(1), np.zeros((1, 1)), np.zeros(1), np.zeros(1), offset=1)
+    assert len(buffer) == 3
+
+
 def test_env_runner_sample_and_evaluate_with_a_numpy_module():
     module = numpy_module(DefaultPPORLModule)
     runner = EnvRunner("CartPole-v1", num_envs=2, seed=0)

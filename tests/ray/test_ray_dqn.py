@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
-import ray  # noqa: F401 - this folder runs where ray is installed
+import ray
 import torch  # noqa: F401 - this folder runs where torch is installed
 
 from rlmodule_core.train.algorithms import DQN
@@ -36,5 +38,51 @@ def test_dqn_replay_is_fed_by_two_runners_with_broadcast_weights(ray_instance):
         assert np.isfinite(second["loss"]) and second["batches_received"] == 16 and second["batches_lost"] == 0
         assert first["weights_version"] == 4 and second["weights_version"] == 8
         assert np.isfinite(second["episode_return_mean"])  # returns come from the remote runners' episodes
+    finally:
+        algo.close()
+
+
+def kill(actor) -> None:
+    """``ray.kill`` and wait until the actor is gone (the kill itself is asynchronous)."""
+    ray.kill(actor)
+    for _ in range(600):
+        try:
+            ray.get(actor.ping.remote())
+        except ray.exceptions.RayActorError:
+            return
+        time.sleep(0.1)
+    raise AssertionError("the killed actor still answers after 60 s")
+
+
+def test_a_dead_runners_n_step_returns_end_before_its_replacement_adds_steps(ray_instance):
+    config = build_config("dqn", None, ["num_envs=2", "rollout_fragment_length=25", "learning_starts=100", "n_step=3",
+                                        "train_batch_size=32", "model.fcnet_hiddens=[32]"])
+    algo = DQN(config, "CartPole-v1", framework="torch", seed=0, total_env_steps=10_000, num_env_runners=2)
+    try:
+        log = []
+        real_add, real_end = algo.buffer.add_step, algo.buffer.end_trajectory
+        algo.buffer.add_step = lambda slot, *a: log.append(("add", slot)) or real_add(slot, *a)
+        algo.buffer.end_trajectory = lambda slot: log.append(("end", slot, len(algo.buffer._pending.get(slot, ())))) \
+            or real_end(slot)
+        real_sample, requests = algo.sampler.group.sample, []
+
+        def sample(num_steps, **kwargs):
+            requests.append(num_steps)
+            if len(requests) == 3:  # runner 0 (buffer slot 0) dies before the third request
+                log.append(("kill", len(algo.buffer._pending.get(0, ()))))
+                kill(algo.sampler.group.actors[0])
+            return real_sample(num_steps, **kwargs)
+
+        algo.sampler.group.sample = sample
+        metrics = algo.train_iteration(env_steps=300)
+        assert metrics["batches_lost"] == 1 and metrics["env_runner_restarts"] == 1
+        kill_at = next(i for i, e in enumerate(log) if e[0] == "kill")
+        open_steps = log[kill_at][1]
+        later = log[kill_at + 1:]
+        ends = [i for i, e in enumerate(later) if e[:2] == ("end", 0)]
+        adds = [i for i, e in enumerate(later) if e == ("add", 0)]
+        # Slot 0's open returns (if the dead runner's episode was mid-way) are stored before
+        # the replacement's first step lands in slot 0.
+        assert ends and (not adds or ends[0] < adds[0]) and later[ends[0]][2] == open_steps
     finally:
         algo.close()

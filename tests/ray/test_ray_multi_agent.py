@@ -4,12 +4,11 @@ per-agent segments from every runner, learning as in one process."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import ray  # noqa: F401 - this folder runs where ray is installed
 import torch  # noqa: F401 - this folder runs where torch is installed
 
-from rlmodule_core.train.algorithms import DQNConfig, PPOConfig
-from rlmodule_core.train.multi_agent import MultiAgentDQN, MultiAgentPPO
+from rlmodule_core.train.algorithms import PPOConfig
+from rlmodule_core.train.multi_agent import MultiAgentPPO
 
 CONFIG = PPOConfig(lr=3e-3, anneal_lr=False, rollout_length=64, model={"fcnet_hiddens": [32, 32]})
 
@@ -53,9 +52,3 @@ def test_runners_hold_the_synced_weights(ray_instance):
                 np.testing.assert_array_equal(state["default_policy"][key], value)
     finally:
         algo.close()
-
-
-def test_multi_agent_dqn_refuses_remote_runners():
-    with pytest.raises(ValueError, match="MultiAgentDQN samples in this process only"):
-        MultiAgentDQN(DQNConfig(),
-                      "MultiAgentCartPole-v1", framework="torch", num_env_runners=2)

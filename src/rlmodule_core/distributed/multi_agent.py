@@ -82,14 +82,16 @@ class RemoteMultiAgentEnvRunner:
         return version
 
     def sample(self, num_steps: int, seq: int, **forward_kwargs: Any) -> Rollout:
-        """``num_steps`` steps of every env copy; ``data`` holds the segments and the finished
-        episodes' returns per agent and per module."""
+        """``num_steps`` steps of every env copy; ``data`` holds the segments, the finished
+        episodes' returns per agent and per module, and the agent steps taken."""
         runner = self.runner
+        agent_steps = runner.num_agent_steps
         segments = runner.sample(self.module, num_steps, **forward_kwargs)
         agent_returns, module_returns = _drain(runner.agent_returns), _drain(runner.module_returns)
         episode_returns = list(runner.episode_returns)
         runner.episode_returns.clear()
-        data = {"segments": segments, "agent_returns": agent_returns, "module_returns": module_returns}
+        data = {"segments": segments, "agent_returns": agent_returns, "module_returns": module_returns,
+                "agent_steps": runner.num_agent_steps - agent_steps}
         return Rollout(data, runner_id=self.runner_id, seq=seq, weights_version=self.weights_version,
                        env_steps=num_steps * runner.num_envs, episode_returns=episode_returns)
 

@@ -135,8 +135,9 @@ class DQN(Algorithm):
         self._rng = np.random.default_rng(self.seed)
         self._remote = runners > 0
         # Runner r's envs fill the buffer's n-step slots from offsets[r] on.
-        envs = [self.num_envs] if not runners else _split(self.num_envs, runners)
-        self._offsets = np.concatenate([[0], np.cumsum(envs)[:-1]]).astype(int).tolist()
+        self._envs = [self.num_envs] if not runners else _split(self.num_envs, runners)
+        self._offsets = np.concatenate([[0], np.cumsum(self._envs)[:-1]]).astype(int).tolist()
+        self._failures_seen = 0
 
     def model_config(self) -> dict[str, Any]:
         """The config's ``model`` plus the epsilon schedule the module explores with."""
@@ -160,6 +161,21 @@ class DQN(Algorithm):
         for t in range(len(data[Columns.REWARDS])):
             self.buffer.add(*(data[k][t] for k in keys), offset=offset)
 
+    def _end_lost_trajectories(self) -> None:
+        """Stores, cut short, the unfinished n-step returns of the envs of runners that failed.
+
+        A replacement runner starts new episodes in the same buffer slots; without this its
+        first steps would extend the failed runner's last, unrelated ones.
+        """
+        group = getattr(self.sampler, "group", None)
+        if group is None:
+            return
+        for failure in group.failures[self._failures_seen:]:
+            start = self._offsets[failure.runner_id]
+            for slot in range(start, start + self._envs[failure.runner_id]):
+                self.buffer.end_trajectory(slot)
+        self._failures_seen = len(group.failures)
+
     def train_iteration(self, env_steps: int = 1_000) -> dict[str, Any]:
         """About ``env_steps`` environment steps, with ``updates_per_step`` updates per vector step.
 
@@ -175,6 +191,7 @@ class DQN(Algorithm):
         target = self.num_env_steps + max(env_steps, self.num_envs)
         while self.num_env_steps < target:
             rollouts = self.sampler.sample(fragment, t=self.num_env_steps)
+            self._end_lost_trajectories()
             for rollout in rollouts:
                 self._add(rollout)
             if self.num_env_steps <= c.learning_starts:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Hashable
 from typing import Any
 
 import numpy as np
@@ -30,7 +31,9 @@ class ReplayBuffer:
         if capacity < 1 or n_step < 1:
             raise ValueError(f"Expected capacity >= 1 and n_step >= 1; received {capacity}, {n_step}.")
         self.capacity, self.n_step, self.gamma = capacity, n_step, gamma
-        self._pending: list[deque] = [deque() for _ in range(num_envs)]
+        self.num_envs = num_envs
+        #: The last (< n_step) steps of each unfinished trajectory, by trajectory key.
+        self._pending: dict[Hashable, deque] = {}
         self._data: dict[str, np.ndarray] | None = None
         self._next = 0
         self.size = 0
@@ -42,23 +45,53 @@ class ReplayBuffer:
         """Adds one vector-env step; n-step transitions are stored once complete.
 
         The arrays' env ``i`` is the buffer's env ``offset + i`` (several remote runners
-        each add their own envs' steps).
+        each add their own envs' steps); env ``j``'s steps form trajectory ``j``.
         """
-        if offset < 0 or offset + len(rewards) > len(self._pending):
+        if offset < 0 or offset + len(rewards) > self.num_envs:
             raise ValueError(
-                f"Envs {offset}..{offset + len(rewards) - 1} do not fit a buffer made for {len(self._pending)} env(s)."
+                f"Envs {offset}..{offset + len(rewards) - 1} do not fit a buffer made for {self.num_envs} env(s)."
             )
         for i in range(len(rewards)):
-            pending = self._pending[offset + i]
-            pending.append((obs[i], actions[i], float(rewards[i]), next_obs[i], bool(terminateds[i])))
-            done = bool(terminateds[i] or truncateds[i])
-            if len(pending) == self.n_step:
-                self._store(pending)
-                pending.popleft()
-            if done:  # flush the shorter returns of the episode's last steps
-                while pending:
-                    self._store(pending)
-                    pending.popleft()
+            self.add_step(offset + i, obs[i], actions[i], rewards[i], next_obs[i], terminateds[i], truncateds[i])
+
+    def add_step(self, trajectory: Hashable, obs, action, reward, next_obs, terminated, truncated) -> None:
+        """Adds the next step of the trajectory named ``trajectory`` (any hashable key).
+
+        Steps of one key must be consecutive steps of one agent in one episode; the
+        trajectory ends at a terminated or truncated step. Multi-agent training keys each
+        agent's trajectory by ``(runner, episode, agent)``, so n-step returns never mix agents.
+
+        Example:
+            >>> buffer.add_step((0, 7, "agent_1"), obs, 1, 1.0, next_obs, False, False)
+        """
+        pending = self._pending.setdefault(trajectory, deque())
+        pending.append((obs, action, float(reward), next_obs, bool(terminated)))
+        if len(pending) == self.n_step:
+            self._store(pending)
+            pending.popleft()
+        if terminated or truncated:
+            self.end_trajectory(trajectory)
+        elif not pending:  # n_step=1: nothing waits, so the key need not be kept
+            del self._pending[trajectory]
+
+    def end_trajectory(self, trajectory: Hashable) -> int:
+        """Stores the shorter returns of a trajectory's last steps; returns how many.
+
+        Called at a terminated or truncated step, and for a trajectory that will get no
+        more steps (its env runner died): each stored return then stops at the last step
+        seen and bootstraps from that step's next observation, as at a truncation.
+        """
+        pending = self._pending.pop(trajectory, None) or deque()
+        stored = len(pending)
+        while pending:
+            self._store(pending)
+            pending.popleft()
+        return stored
+
+    @property
+    def open_trajectories(self) -> list[Hashable]:
+        """Keys of the trajectories with steps not yet stored (fewer than ``n_step`` so far)."""
+        return list(self._pending)
 
     def _store(self, pending: deque) -> None:
         ret, discount = 0.0, 1.0

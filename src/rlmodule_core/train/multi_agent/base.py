@@ -51,7 +51,7 @@ class MultiAgentAlgorithm:
         if num_env_runners < 0 or (num_env_runners and not self.supports_env_runners):
             raise ValueError(
                 f"{type(self).__name__} samples in this process only; received num_env_runners={num_env_runners}. "
-                "Use --num-env-runners 0, or PPO for distributed sampling."
+                "Use --num-env-runners 0, or an algorithm that samples on runners (PPO, DQN)."
             )
         self.config, self.seed, self.total_env_steps = config, seed, total_env_steps
         probe = make_multi_agent_env(env, env_config)
@@ -105,21 +105,32 @@ class MultiAgentAlgorithm:
         With remote runners: one upload of the inference-only MultiRLModule state, then one
         batch per runner, all acting with those weights; their returns feed the metrics.
         """
+        segments: dict[str, list[dict[str, Any]]] = {}
+        for _, by_module in self.sample_by_runner(num_steps, **forward_kwargs):
+            for module_id, parts in by_module.items():
+                segments.setdefault(module_id, []).extend(parts)
+        return segments
+
+    def sample_by_runner(self, num_steps: int, **forward_kwargs: Any) -> list[tuple[int, dict[str, list[dict[str, Any]]]]]:
+        """:meth:`sample`'s segments as ``(runner_id, {module_id: [segment, ...]})`` per batch.
+
+        A segment's trajectory is ``(runner_id, segment["eps_id"], segment["agent_id"])``
+        (runner 0 when sampling in this process). ``forward_kwargs`` (plain values, or
+        callables of the env step count in this process) reach ``forward_exploration``.
+        """
         if self.group is None:
-            return self.runner.sample(self.module, num_steps, **forward_kwargs)
+            return [(0, self.runner.sample(self.module, num_steps, **forward_kwargs))]
         version = self.group.sync_weights(self.module.get_state(inference_only=True))
         rollouts = []
         while not rollouts:
-            rollouts = self.group.sample(num_steps)
-        segments: dict[str, list[dict[str, Any]]] = {}
+            rollouts = self.group.sample(num_steps, **forward_kwargs)
         for rollout in rollouts:
             if rollout.weights_version != version:
                 raise RuntimeError(f"Runner {rollout.runner_id} acted with weights {rollout.weights_version}, not {version}.")
-            for module_id, parts in rollout.data["segments"].items():
-                segments.setdefault(module_id, []).extend(parts)
             self.runner.record_returns(rollout.episode_returns, rollout.data["agent_returns"],
                                        rollout.data["module_returns"])
-        return segments
+            self.runner.num_agent_steps += int(rollout.data.get("agent_steps", 0))
+        return [(rollout.runner_id, rollout.data["segments"]) for rollout in rollouts]
 
     @property
     def policies_to_train(self) -> list[str]:
@@ -143,6 +154,13 @@ class MultiAgentAlgorithm:
             metrics[f"{module_id}/episode_return_mean"] = _mean(runner.module_returns.get(module_id, ()))
         for agent, returns in runner.agent_returns.items():
             metrics[f"agent/{agent}/episode_return_mean"] = _mean(returns)
+        if self.group is not None:
+            counts = self.group.counts
+            metrics.update(
+                weights_version=self.group.weights_version, num_healthy_env_runners=self.group.num_healthy_runners,
+                batches_requested=counts.requested, batches_received=counts.received, batches_lost=counts.lost,
+                env_runner_restarts=counts.restarts,
+            )
         return metrics
 
     def evaluate(self, num_episodes: int = 20, *, seed: int = 10_000) -> list[float]:
@@ -188,6 +206,8 @@ class MultiAgentAlgorithm:
             self.group.set_state(extra["group"])
         elif self.group is not None:  # the run sampled locally before: continue its count
             self.group.num_env_steps = self.runner.num_env_steps
+        elif extra.get("group"):  # the run sampled on runners before: this process continues their count
+            self.runner.num_env_steps = int(extra["group"]["num_env_steps"])
 
     def close(self) -> None:
         """Closes the envs and stops remote runners (and Ray, if the group started it)."""

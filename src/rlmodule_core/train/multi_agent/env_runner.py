@@ -101,7 +101,8 @@ class MultiAgentEnvRunner:
         """Acts ``num_steps`` steps in every env copy; returns ``{module_id: [segment, ...]}``.
 
         A segment is one agent's consecutive transitions (arrays with a leading time
-        axis, keys as in ``EnvRunner.sample`` plus ``agent_id``). It ends where the
+        axis, keys as in ``EnvRunner.sample``) with its ``agent_id`` and ``eps_id`` (the
+        episode's index, distinct over this runner's env copies and episodes). It ends where the
         agent's episode ended, or at the end of this call (neither terminated nor
         truncated: the next call continues the trajectory in a new segment).
         ``forward_kwargs`` values that are callables get the env step count (``t=``).
@@ -175,6 +176,7 @@ class MultiAgentEnvRunner:
             del segment[Columns.ACTION_LOGP]
         arrays = {name: _tree_stack(values) for name, values in segment.items()}
         arrays[Columns.AGENT_ID] = agent
+        arrays[Columns.EPS_ID] = self._episode[i]
         out[self.module_of(i, agent)].append(arrays)
 
     def record_returns(self, episode_returns: list[float], agent_returns: Mapping[str, list[float]],

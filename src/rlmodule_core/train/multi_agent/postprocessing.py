@@ -15,7 +15,7 @@ __all__ = ["concat_segments", "segments_gae"]
 
 def concat_segments(segments: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Joins segments along time; ``segment_ends`` marks each segment's last row."""
-    keys = [k for k in segments[0] if k != Columns.AGENT_ID]
+    keys = [k for k in segments[0] if k not in (Columns.AGENT_ID, Columns.EPS_ID)]
     joined = {}
     for key in keys:
         parts = [s[key] for s in segments]
