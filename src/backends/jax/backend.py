@@ -9,9 +9,9 @@ from typing import Any
 import jax
 
 from rlmodule_core.backend import Backend
-from rlmodule_core.backend.base import check_thread_counts
+from rlmodule_core.backend.base import check_seed, check_thread_counts
 
-from . import nn, ops, optim, targets
+from . import nn, ops, optim, prng, targets
 from .compile import compile_module
 from .module import JaxRLModule
 
@@ -45,6 +45,9 @@ class JaxBackend(Backend):
 
     def make_optimizer(self, module: Any, *, lr: float, grad_clip: float | None = None, eps: float = 1e-8) -> Any:
         return optim.make_optimizer(module, lr=lr, grad_clip=grad_clip, eps=eps)
+
+    def seed(self, seed: int) -> None:
+        prng.seed_default(check_seed(seed))
 
     def set_threads(self, threads: int, *, inter_op: int | None = None) -> None:
         """XLA on CPU reads its threading from ``XLA_FLAGS`` when JAX starts its backend.

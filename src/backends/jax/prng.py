@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["as_stream", "default_stream", "is_key", "KeyStream", "new_stream", "trace_stream", "TraceRng"]
+__all__ = ["as_stream", "default_stream", "seed_default", "is_key", "KeyStream", "new_stream", "trace_stream", "TraceRng"]
 
 
 @jax.jit
@@ -163,6 +163,12 @@ def trace_stream(trace_rng: TraceRng) -> Iterator[TraceRng]:
 
 
 _default: KeyStream | None = None
+
+
+def seed_default(seed: int) -> None:
+    """Reseeds the process default stream of ``as_rng(None)`` (``JaxBackend.seed``)."""
+    global _default
+    _default = new_stream(seed)
 
 
 def default_stream() -> KeyStream:

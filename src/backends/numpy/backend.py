@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from rlmodule_core.backend import Backend
+from rlmodule_core.backend.base import check_seed
 
 from . import nn, ops, targets
 from .compile import compile_module
@@ -34,6 +35,9 @@ class NumpyBackend(Backend):
 
     def update_target_network(self, main: Any, target: Any, tau: float) -> None:
         targets.update_target_network(main, target, tau)
+
+    def seed(self, seed: int) -> None:
+        ops._seed_default(check_seed(seed))
 
     def compile(self, module: Any, **options: Any) -> Any:
         return compile_module(module, **options)

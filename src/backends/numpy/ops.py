@@ -380,6 +380,12 @@ def rng(seed: int | None = None) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
+def _seed_default(seed: int) -> None:
+    """Reseeds the default generator of ``as_rng(None)`` (``NumpyBackend.seed``)."""
+    global _default_rng
+    _default_rng = np.random.default_rng(seed)
+
+
 def as_rng(r: None | int | np.random.Generator) -> np.random.Generator:
     """The generator to draw from.
 

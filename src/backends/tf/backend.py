@@ -6,7 +6,7 @@ import warnings
 from typing import Any
 
 from rlmodule_core.backend import Backend
-from rlmodule_core.backend.base import check_thread_counts
+from rlmodule_core.backend.base import check_seed, check_thread_counts
 
 from . import nn, ops, optim, targets
 from ._keras import tf
@@ -39,6 +39,9 @@ class TfBackend(Backend):
 
     def make_optimizer(self, module: Any, *, lr: float, grad_clip: float | None = None, eps: float = 1e-8) -> Any:
         return optim.make_optimizer(module, lr=lr, grad_clip=grad_clip, eps=eps)
+
+    def seed(self, seed: int) -> None:
+        ops._seed_default(check_seed(seed))
 
     def set_threads(self, threads: int, *, inter_op: int | None = None) -> None:
         inter_op = check_thread_counts(threads, inter_op)

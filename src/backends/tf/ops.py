@@ -407,6 +407,13 @@ Generator = tf.random.Generator | SeededStream
 _default_rng: tf.random.Generator | None = None
 
 
+def _seed_default(seed: int) -> None:
+    """Reseeds the default generator of ``as_rng(None)`` (``TfBackend.seed``)."""
+    global _default_rng
+    with tf.init_scope():
+        _default_rng = tf.random.Generator.from_seed(seed)
+
+
 def _default_generator() -> tf.random.Generator:
     global _default_rng
     if _default_rng is None:

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from rlmodule_core.backend import Backend
-from rlmodule_core.backend.base import check_thread_counts
+from rlmodule_core.backend.base import check_seed, check_thread_counts
 
 from . import nn, ops, optim, targets
 from .compile import compile_module
@@ -46,6 +46,9 @@ class TorchBackend(Backend):
         self, module: Any, *, lr: float, grad_clip: float | None = None, eps: float = 1e-8
     ) -> Any:
         return optim.TorchOptimizer(module, lr=lr, grad_clip=grad_clip, eps=eps)
+
+    def seed(self, seed: int) -> None:
+        torch.manual_seed(check_seed(seed))  # as_rng(None) is torch's default generator
 
     def set_threads(self, threads: int, *, inter_op: int | None = None) -> None:
         inter_op = check_thread_counts(threads, inter_op)

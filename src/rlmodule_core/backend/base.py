@@ -8,11 +8,12 @@ interface and the registry; it never imports one.
 from __future__ import annotations
 
 import abc
+import numbers
 import threading
 from types import ModuleType
 from typing import Any
 
-__all__ = ["Backend", "check_thread_counts"]
+__all__ = ["Backend", "check_seed", "check_thread_counts"]
 
 
 class Backend(abc.ABC):
@@ -145,6 +146,29 @@ class Backend(abc.ABC):
         """
         check_thread_counts(threads, inter_op)
 
+    # ---- randomness -----------------------------------------------------------------------
+    def seed(self, seed: int) -> None:
+        """Seeds this process's default random generator (the one ``ops.as_rng(None)`` gives).
+
+        Draws made without an explicit ``rng=`` (DQN's epsilon-greedy exploration inside
+        ``forward_exploration``, a sample taken in a forward pass) then repeat from run to
+        run. ``rlmodule train`` calls it with the run's seed and each env runner with its
+        own derived seed. Call it before building or compiling modules (a compiled JAX
+        forward takes its base key from the default stream at its first call). The default
+        only validates the seed: a backend that draws no random numbers (ONNX export) has
+        nothing to seed.
+
+        Args:
+            seed: an int in [0, 2**63).
+
+        Raises:
+            ValueError: a seed that is not such an int.
+
+        Example:
+            >>> rlm.get_backend("numpy").seed(0)
+        """
+        check_seed(seed)
+
     # ---- compilation ----------------------------------------------------------------------
     @abc.abstractmethod
     def compile(self, module: Any, **options: Any) -> Any:
@@ -177,3 +201,21 @@ def check_thread_counts(threads: int, inter_op: int | None) -> int:
                 "(one thread per process suits the small models of RL)."
             )
     return threads if inter_op is None else inter_op
+
+
+def check_seed(seed: int) -> int:
+    """Validates ``Backend.seed``'s argument and returns it.
+
+    Raises:
+        ValueError: not an int in [0, 2**63) (every framework takes that range).
+
+    Example:
+        >>> check_seed(7)
+        7
+    """
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**63:
+        raise ValueError(
+            f"Expected seed to be an int in [0, 2**63); received {seed!r} of type {type(seed).__name__}. "
+            "Pass e.g. seed=0."
+        )
+    return int(seed)

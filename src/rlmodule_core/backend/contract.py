@@ -310,6 +310,7 @@ BACKEND_ATTRIBUTES: dict[str, str] = {
     "compile": "a method",
     "make_optimizer": "a method",
     "set_threads": "a method",
+    "seed": "a method",
 }
 
 _VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)

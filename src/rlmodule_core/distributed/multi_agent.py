@@ -56,6 +56,9 @@ class RemoteMultiAgentEnvRunner:
         if threads is not None:  # before the modules exist: TF and JAX fix their pools at their first op
             for framework in {sub["framework"] for sub in spec["rl_module_specs"].values()}:
                 registry.get_backend(framework).set_threads(threads)
+        if seed is not None:  # this runner's draws without an explicit rng (DQN's exploration)
+            for framework in {sub["framework"] for sub in spec["rl_module_specs"].values()}:
+                registry.get_backend(framework).seed(seed)
         self.module = MultiRLModuleSpec.from_dict({**spec, "inference_only": True}).build()
         probe = make_multi_agent_env(env, env_config)
         try:

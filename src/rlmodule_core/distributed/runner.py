@@ -39,6 +39,8 @@ class RemoteEnvRunner:
         self.runner_id = runner_id
         if threads is not None:  # before the module exists: TF and JAX fix their pools at their first op
             registry.get_backend(spec["framework"]).set_threads(threads)
+        if seed is not None:  # this runner's draws without an explicit rng (DQN's exploration)
+            registry.get_backend(spec["framework"]).seed(seed)
         # The spec comes from the driver (the user's own code), not from a file: its class
         # may need importing in this worker process, so it is trusted.
         self.module = RLModuleSpec.from_dict(

@@ -280,6 +280,22 @@ def test_dqn_exploration_draws_fresh_noise_each_call(framework):
     np.testing.assert_array_equal(seeded[0], seeded[1])
 
 
+def test_dqn_exploration_repeats_after_the_same_backend_seed(framework, backend):
+    # `rlmodule train --seed` seeds the backend before building: a DQN run's exploration
+    # (drawn without an explicit rng) must then repeat, on remote runners too.
+    obs = {Columns.OBS: sample_obs(CARTPOLE[0], (64,))}
+
+    def explore(seed):
+        backend.seed(seed)
+        module = build(DefaultDQNRLModule, framework, CARTPOLE, epsilon=1.0)
+        return [numpy_tree(module.forward_exploration(obs, t=0)[Columns.ACTIONS], framework) for _ in range(2)]
+
+    a, b, c = explore(5), explore(5), explore(6)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    assert not np.array_equal(a[0], c[0])
+
+
 def test_ppo_on_non_square_images_with_non_square_kernels(framework):
     obs = gym.spaces.Box(0.0, 1.0, (12, 20, 2), np.float32)
     module = build(DefaultPPORLModule, framework, (obs, gym.spaces.Discrete(3)),

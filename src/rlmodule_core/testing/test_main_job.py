@@ -146,3 +146,24 @@ def test_ctrl_c_ends_the_run_with_a_checkpoint_metrics_and_a_resume_hint(trainab
     assert (out / "checkpoint" / "module").is_dir() and (out / "learning_curve.png").is_file()
     rows = [line for line in (out / "metrics.csv").read_text().splitlines() if line.startswith("iteration,")]
     assert len(rows) >= 2 and summary["env_steps"] == 128 * len(rows)  # 4 envs x 32 steps per iteration
+
+
+def test_a_dqn_run_repeats_from_its_seed(trainable, tmp_path):
+    # DQN explores with draws that take no explicit rng (the backend's default generator);
+    # the trainer seeds it from --seed, so a run is reproducible and seeds differ.
+    import numpy as np
+
+    from rlmodule_core import RLModule
+    from rlmodule_core.train.loop import train
+
+    def final_weights(seed, name):
+        out = tmp_path / name
+        train("dqn", "CartPole-v1", framework=trainable, seed=seed, steps=768, eval_every=10_000, out=out,
+              overrides=["learning_starts=256", "model.fcnet_hiddens=[8]"], progress=False, stop_at_solve=False)
+        return RLModule.from_checkpoint(out / "checkpoint" / "module").get_state()
+
+    first, again, other = final_weights(3, "a"), final_weights(3, "b"), final_weights(4, "c")
+    assert first.keys() == again.keys()
+    for key in first:
+        np.testing.assert_array_equal(np.asarray(first[key]), np.asarray(again[key]), err_msg=key)
+    assert any(not np.array_equal(np.asarray(first[k]), np.asarray(other[k])) for k in first)

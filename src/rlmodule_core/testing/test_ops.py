@@ -312,6 +312,30 @@ def test_as_rng_seeds_reproduce_and_streams_continue(ops):
     assert not np.array_equal(ops.to_numpy(ops.normal(ops.rng(), (4,))), ops.to_numpy(ops.normal(ops.rng(), (4,))))
 
 
+def _default_draws(ops) -> np.ndarray:
+    return np.asarray(ops.to_numpy(ops.uniform(ops.as_rng(None), (6,))))
+
+
+def test_backend_seed_fixes_the_default_stream(backend, ops):
+    backend.seed(11)
+    first, second = _default_draws(ops), _default_draws(ops)
+    backend.seed(np.uint32(11))  # what SeedSequence.generate_state gives
+    np.testing.assert_array_equal(_default_draws(ops), first)
+    backend.seed(12)
+    assert not np.array_equal(_default_draws(ops), first)
+    assert not np.array_equal(first, second)  # the stream advances between draws
+
+
+@pytest.mark.parametrize("bad", [-1, 2**63, 1.5, True, "3", None])
+def test_backend_seed_rejects_other_values_and_changes_nothing(backend, ops, bad):
+    backend.seed(5)
+    expected = _default_draws(ops)
+    backend.seed(5)
+    with pytest.raises(ValueError, match=r"Expected seed to be an int in \[0, 2\*\*63\); received"):
+        backend.seed(bad)
+    np.testing.assert_array_equal(_default_draws(ops), expected)
+
+
 @pytest.mark.parametrize("bad", [1.5, "0", True, [1]])
 def test_as_rng_rejects_other_values(ops, bad):
     with pytest.raises(ValueError, match="Expected None, an int seed"):

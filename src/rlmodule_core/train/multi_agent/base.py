@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from rlmodule_core.backend import registry
 from rlmodule_core.envs.multi_agent import make_multi_agent_env
 from rlmodule_core.multi_rl_module import MultiRLModule
 from rlmodule_core.spec import MultiRLModuleSpec, RLModuleSpec
@@ -54,6 +55,8 @@ class MultiAgentAlgorithm:
                 "Use --num-env-runners 0, or an algorithm that samples on runners (PPO, DQN)."
             )
         self.config, self.seed, self.total_env_steps = config, seed, total_env_steps
+        # The run's seed also fixes draws made without an explicit rng (DQN's exploration).
+        registry.get_backend(registry.resolve_framework(framework)).seed(seed)
         probe = make_multi_agent_env(env, env_config)
         try:
             self.mapping: PolicyMapping = build_mapping(probe, multi_agent, policy_mapping_fn)
