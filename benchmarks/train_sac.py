@@ -9,7 +9,7 @@ throughput in env steps/s (evaluation excluded). Writes a markdown table and JSO
 (one per finished run, as they finish) to benchmarks/results/.
 
 Run: python benchmarks/train_sac.py --env HalfCheetah-v5 --steps 12000 [--backends torch,jax,tf]
-     [--seeds 1,2,3] [--episodes 10] [--no-reference]
+     [--seeds 1,2,3] [--episodes 10] [--no-reference] [--parallel 3]
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import json
 import statistics
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from _common import thread_env
@@ -63,25 +65,36 @@ def _mean(runs: list[dict], key: str) -> float | None:
 
 
 def run_jobs(env: str, backends: list[str], seeds: list[int], steps: int, episodes: int, threads: int = 1,
-             reference: bool = True, log: Path | None = None) -> list[dict]:
-    """One row per run kind (the reference first), each with its per-seed runs and seed means."""
+             reference: bool = True, log: Path | None = None, parallel: int = 1) -> list[dict]:
+    """One row per run kind (the reference first), each with its per-seed runs and seed means.
+
+    Runs go seed by seed, every kind once per seed, so that load from other processes on a
+    shared machine falls on all kinds alike; ``parallel`` seeds run at the same time (each
+    its kinds one after the other).
+    """
     jobs = [("reference PyTorch SAC (single file)", REFERENCE, {})] if reference else []
     jobs += [(f"rlmodule SAC ({b})", OURS, {"framework": b}) for b in backends]
-    rows = []
-    for name, template, params in jobs:
-        runs = []
-        for seed in seeds:
+    results: dict[tuple[str, int], dict] = {}
+    lock = threading.Lock()
+
+    def one_seed(seed: int) -> None:
+        for name, template, params in jobs:
             code = template.format(here=str(HERE), env=env, seed=seed, steps=steps, threads=threads,
                                    episodes=episodes, heldout=HELDOUT_SEED, **params)
-            runs.append(_run(code, threads))
-            print(f"{name} seed {seed}: {runs[-1]}", file=sys.stderr)
-            if log is not None:
-                with open(log, "a") as f:
-                    f.write(json.dumps({"name": name, "env": env, "seed": seed, **runs[-1]}) + "\n")
-        rows.append({"name": name, "backend": params.get("framework"), "runs": runs,
-                     "mean_heldout_return": _mean(runs, "heldout_return"),
-                     "mean_steps_per_s": _mean(runs, "steps_per_s")})
-    return rows
+            result = _run(code, threads)
+            with lock:
+                results[name, seed] = result
+                print(f"{name} seed {seed}: {result}", file=sys.stderr)
+                if log is not None:
+                    with open(log, "a") as f:
+                        f.write(json.dumps({"name": name, "env": env, "seed": seed, **result}) + "\n")
+
+    with ThreadPoolExecutor(max(parallel, 1)) as pool:
+        list(pool.map(one_seed, seeds))
+    runs = {name: [results[name, seed] for seed in seeds] for name, _, _ in jobs}
+    return [{"name": name, "backend": params.get("framework"), "runs": runs[name],
+             "mean_heldout_return": _mean(runs[name], "heldout_return"),
+             "mean_steps_per_s": _mean(runs[name], "steps_per_s")} for name, _, params in jobs]
 
 
 def _cell(runs: list[dict], key: str, fmt: str) -> str:
@@ -118,13 +131,14 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=10, help="held-out greedy episodes per run")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-reference", action="store_true", help="skip the plain PyTorch reference")
+    parser.add_argument("--parallel", type=int, default=1, help="seeds run at the same time (default 1)")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     backends = [b for b in args.backends.split(",") if b]
     out = HERE / "results"
     out.mkdir(exist_ok=True)
     rows = run_jobs(args.env, backends, seeds, args.steps, args.episodes, args.threads,
-                    reference=not args.no_reference, log=out / "train_sac_runs.jsonl")
+                    reference=not args.no_reference, log=out / "train_sac_runs.jsonl", parallel=args.parallel)
     text = table(rows, args.env, seeds, args.steps, args.episodes, args.threads)
     print(text)
     stem = f"train_sac_{args.env}"
