@@ -9,7 +9,7 @@ throughput in env steps/s (evaluation excluded). Writes a markdown table and JSO
 (one per finished run, as they finish) to benchmarks/results/.
 
 Run: python benchmarks/train_sac.py --env HalfCheetah-v5 --steps 12000 [--backends torch,jax,tf]
-     [--seeds 1,2,3] [--episodes 10] [--no-reference] [--parallel 3]
+     [--seeds 1,2,3] [--episodes 10] [--no-reference] [--parallel 6]
 """
 
 from __future__ import annotations
@@ -69,28 +69,29 @@ def run_jobs(env: str, backends: list[str], seeds: list[int], steps: int, episod
     """One row per run kind (the reference first), each with its per-seed runs and seed means.
 
     Runs go seed by seed, every kind once per seed, so that load from other processes on a
-    shared machine falls on all kinds alike; ``parallel`` seeds run at the same time (each
-    its kinds one after the other).
+    shared machine falls on all kinds alike; ``parallel`` runs go at the same time, in that
+    order (with as many as there are kinds and seeds, all of them at once).
     """
     jobs = [("reference PyTorch SAC (single file)", REFERENCE, {})] if reference else []
     jobs += [(f"rlmodule SAC ({b})", OURS, {"framework": b}) for b in backends]
     results: dict[tuple[str, int], dict] = {}
     lock = threading.Lock()
 
-    def one_seed(seed: int) -> None:
-        for name, template, params in jobs:
-            code = template.format(here=str(HERE), env=env, seed=seed, steps=steps, threads=threads,
-                                   episodes=episodes, heldout=HELDOUT_SEED, **params)
-            result = _run(code, threads)
-            with lock:
-                results[name, seed] = result
-                print(f"{name} seed {seed}: {result}", file=sys.stderr)
-                if log is not None:
-                    with open(log, "a") as f:
-                        f.write(json.dumps({"name": name, "env": env, "seed": seed, **result}) + "\n")
+    def one_run(seed: int, name: str, template: str, params: dict) -> None:
+        code = template.format(here=str(HERE), env=env, seed=seed, steps=steps, threads=threads,
+                               episodes=episodes, heldout=HELDOUT_SEED, **params)
+        result = _run(code, threads)
+        with lock:
+            results[name, seed] = result
+            print(f"{name} seed {seed}: {result}", file=sys.stderr)
+            if log is not None:
+                with open(log, "a") as f:
+                    f.write(json.dumps({"name": name, "env": env, "seed": seed, **result}) + "\n")
 
     with ThreadPoolExecutor(max(parallel, 1)) as pool:
-        list(pool.map(one_seed, seeds))
+        futures = [pool.submit(one_run, seed, *job) for seed in seeds for job in jobs]
+        for future in futures:
+            future.result()
     runs = {name: [results[name, seed] for seed in seeds] for name, _, _ in jobs}
     return [{"name": name, "backend": params.get("framework"), "runs": runs[name],
              "mean_heldout_return": _mean(runs[name], "heldout_return"),
@@ -131,7 +132,7 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=10, help="held-out greedy episodes per run")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-reference", action="store_true", help="skip the plain PyTorch reference")
-    parser.add_argument("--parallel", type=int, default=1, help="seeds run at the same time (default 1)")
+    parser.add_argument("--parallel", type=int, default=1, help="runs at the same time (default 1)")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     backends = [b for b in args.backends.split(",") if b]
