@@ -141,3 +141,16 @@ def test_inspect_learner_checks_the_optimizer_state_too(tmp_path, capsys):
     info = json.loads(capsys.readouterr().out)
     assert info["checksums_ok"] is False
     assert "learner_state.safetensors" in info["checksum_error"]
+
+
+def test_train_help_names_every_algorithm_and_its_defaults():
+    from rlmodule_core.cli.main import build_parser
+    from rlmodule_core.train.algorithms import ALGORITHMS
+    from rlmodule_core.train.loop import DEFAULT_EVAL_EVERY, DEFAULT_STEPS
+
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    text = " ".join(train.format_help().split())  # argparse wraps lines: compare word sequences
+    for algo in ALGORITHMS:
+        assert f"{ALGORITHMS[algo].config_class.__name__}" in text
+        assert f"{algo} {DEFAULT_STEPS[algo]}" in text and f"{algo} {DEFAULT_EVAL_EVERY[algo]}" in text
+    assert "--set model.use_lstm=true" in text and "StatelessCartPole-v1" in text

@@ -138,31 +138,39 @@ def build_parser() -> argparse.ArgumentParser:
         "train",
         help="train an algorithm on a gymnasium env (the main job)",
         description=(
-            "Train PPO or DQN with the default module on any backend, evaluating the greedy policy "
-            "periodically. Stops when solved or after --steps. Solved means confirmed: when a periodic "
-            "evaluation (--eval-episodes) reaches the env's reward threshold (e.g. 475 for CartPole-v1), "
+            "Train PPO, DQN or SAC with the algorithm's default module on any training backend, "
+            "evaluating the greedy policy periodically. PPO handles Box, Discrete, MultiDiscrete and nested "
+            "Tuple/Dict action spaces, DQN Discrete "
+            "actions, SAC a 1-D Box with finite bounds (squashed Gaussian) or Discrete actions; recurrent "
+            "PPO (an LSTM policy with its state carried across steps) is --algo ppo --set "
+            "model.use_lstm=true. Stops when solved or after --steps. Solved means confirmed: when a "
+            "periodic evaluation (--eval-episodes) reaches the env's reward threshold (e.g. 475 for "
+            "CartPole-v1, -200 for Pendulum-v1), "
             "--confirm-episodes more greedy episodes on fresh seeds must reach it too, else training "
             "goes on; the checkpoint at the stop is the confirmed policy. Writes OUT/checkpoint (learner "
             "state; the module checkpoint is OUT/checkpoint/module), metrics.csv (appended as each "
             "iteration ends), metrics.json and learning_curve.png. Ctrl-C (SIGINT) or SIGTERM ends the "
             "run after the current iteration with all of these written. Bad input (unknown env, "
-            "algorithm, framework or config key; an action space the algorithm cannot handle) fails "
-            "before training starts."
+            "algorithm, framework or config key; an action space the algorithm cannot handle; LSTM "
+            "settings or --num-env-runners the algorithm cannot use) fails before training starts."
         ),
         epilog=(
-            "Example: rlmodule train --algo ppo --env CartPole-v1 --framework jax --seed 1. "
+            "Examples: rlmodule train --algo ppo --env CartPole-v1 --framework jax --seed 1; "
+            "rlmodule train --algo sac --env Pendulum-v1; "
+            "rlmodule train --algo ppo --env StatelessCartPole-v1 --set model.use_lstm=true. "
             "Exit status: 0 done, 2 bad input, 128+N stopped by signal N (resume with --resume OUT)."
         ),
     )
-    train.add_argument("--algo", default="ppo", help="ppo or dqn (default ppo)")
+    train.add_argument("--algo", default="ppo", help="ppo, dqn or sac (default ppo); multi-agent envs: ppo or dqn")
     train.add_argument("--env", default="CartPole-v1",
-                       help="a gymnasium env id (default CartPole-v1), a multi-agent env (MultiAgentCartPole-v1) "
+                       help="a gymnasium env id (default CartPole-v1), a built-in one (StatelessCartPole-v1: CartPole "
+                            "without the velocities), a multi-agent env (MultiAgentCartPole-v1) "
                             "or pettingzoo:<module or registry id> (e.g. pettingzoo:pettingzoo.classic.rps_v2, "
                             "pettingzoo:classic/rps-v2)")
     train.add_argument("--framework", default=None,
                        help="torch, tf, jax (default: $RLMODULE_FRAMEWORK, else torch)")
     train.add_argument("--config", default=None, metavar="FILE",
-                       help="a .toml or .json file of algorithm settings (keys of PPOConfig/DQNConfig)")
+                       help="a .toml or .json file of algorithm settings (keys of PPOConfig, DQNConfig or SACConfig)")
     train.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE",
         help="override one config key (repeatable); dotted keys reach into tables, values are TOML: "
@@ -171,9 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--env-config", default=None, metavar="JSON",
                        help="keyword arguments of the env as a JSON object, e.g. '{\"max_episode_steps\": 200}'")
     train.add_argument("--seed", type=int, default=0, help="seeds weights, envs and sampling (default 0)")
-    train.add_argument("--steps", type=int, default=None, help="env steps (default ppo 500000, dqn 100000)")
+    train.add_argument("--steps", type=int, default=None, help="env steps (default ppo 500000, dqn 100000, sac 50000)")
     train.add_argument("--out", default=None, help="run directory (default runs/<algo>-<env>-<framework>-<time>)")
-    train.add_argument("--eval-every", type=int, default=None, help="env steps between evaluations")
+    train.add_argument("--eval-every", type=int, default=None, help="env steps between evaluations (default ppo 10240, dqn 10000, sac 5000)")
     train.add_argument("--eval-episodes", type=int, default=20, help="episodes per evaluation (default 20)")
     train.add_argument("--confirm-episodes", type=int, default=100,
                        help="greedy episodes on fresh seeds that confirm a solve (default 100)")
@@ -186,7 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", default=None, metavar="DIR", help="continue the run in DIR")
     train.add_argument(
         "--num-env-runners", type=int, default=None, metavar="N",
-        help="sample on N Ray actors (ppo; needs the ray extra); 0, the default, samples in this process",
+        help="sample on N Ray actors (ppo without an LSTM, dqn; needs the ray extra); 0, the default, "
+             "samples in this process",
     )
     train.add_argument(
         "--policies", default=None, choices=["independent", "shared"],

@@ -1,5 +1,5 @@
 """SAC on every backend: the reparameterized sample and the loss against NumPy hand computations,
-and a short Pendulum run that beats a random policy."""
+and a short run on a small continuous task that the trained policy solves where random fails."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from rlmodule_core import Columns
 from rlmodule_core.distributions import SquashedGaussian
 from rlmodule_core.modules import DefaultSACRLModule
 from rlmodule_core.testing.helpers import build, numpy_tree
-from rlmodule_core.train.algorithms.sac import SACConfig, SACLearner, squashed_gaussian_rsample
+from rlmodule_core.train.algorithms.sac import SAC, SACConfig, SACLearner, squashed_gaussian_rsample
 
 OBS = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
 BOX = gym.spaces.Box(np.array([-2.0, 0.0], np.float32), np.array([2.0, 1.0], np.float32))
@@ -136,8 +136,6 @@ def test_discrete_loss_against_a_hand_computation(framework):
 
 
 def test_sac_rejects_actions_it_cannot_squash(framework):
-    from rlmodule_core.train.algorithms import SAC
-
     with pytest.raises(ValueError, match="SAC needs a 1-D Box or a Discrete action space"):
         SAC(SACConfig(), lambda: _MultiDiscreteEnv(), framework=framework)
 
@@ -151,3 +149,40 @@ class _MultiDiscreteEnv(gym.Env):
 
     def step(self, action):
         return np.zeros(3, np.float32), 0.0, True, False, {}
+
+
+class _Reach(gym.Env):
+    """A point on [-1, 1] moved by ``0.5 * action``; reward ``-|position|`` per step, 10 steps a
+    (truncated) episode from a uniform start. Doing nothing scores about -5.5, acting at random
+    about -5.7, the best policy (reach 0 in one or two steps) about -0.1."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.x, self.t = float(self.np_random.uniform(-1.0, 1.0)), 0
+        return np.array([self.x], np.float32), {}
+
+    def step(self, action):
+        self.x, self.t = float(np.clip(self.x + 0.5 * float(action[0]), -1.0, 1.0)), self.t + 1
+        return np.array([self.x], np.float32), -abs(self.x), False, self.t >= 10, {}
+
+
+@pytest.mark.trains
+def test_sac_learns_a_continuous_task(framework):
+    # Pendulum-v1 needs about 4,000 updates of the default networks: minutes, not seconds.
+    # Here 300 updates of small networks, after 100 uniformly random warm-up steps.
+    config = SACConfig(lr=3e-3, learning_starts=100, train_batch_size=64, gamma=0.9,
+                       model={"fcnet_hiddens": [32, 32], "fcnet_activation": "relu"})
+    algo = SAC(config, _Reach, framework=framework, seed=1, total_env_steps=400)
+    untrained = np.mean(algo.evaluate(20, seed=1234))
+    while algo.num_env_steps < 400:
+        algo.train_iteration(env_steps=100)
+    trained = np.mean(algo.evaluate(20, seed=1234))
+    algo.close()
+    assert untrained < -5.0  # the greedy policy starts at "do nothing"
+    # Measured (greedy mean of these 20 episodes, run seeds 0-5 on each backend): -0.74 to -1.45
+    # (torch and JAX give the same numbers, TF within 0.03); with lr=0 it stays at -5.46. The
+    # bar is far above doing nothing (-5.5) or acting at random (-5.7), 1 below the worst seed.
+    assert trained > -2.5

@@ -209,8 +209,8 @@ class PPO(Algorithm):
         Each env's steps are cut into sequences at episode starts and every ``max_seq_len``
         steps; a sequence starts from the state its first step acted with (``STATE_IN``).
         Values come from the critic run over those sequences; the last step bootstraps from
-        the state the next rollout starts from. A truncated episode bootstraps with its last
-        value (the critic's state after the final observation is not computed).
+        the state the next rollout starts from. A truncated episode bootstraps from the value
+        of its final observation, seen with the critic's state after the episode's last step.
         """
         c = self.config
         rewards = rollout[Columns.REWARDS]
@@ -223,9 +223,12 @@ class PPO(Algorithm):
         values[index_t[mask], index_n[mask]] = self._sequence_values(obs, state_in)[mask]
         last = self._sequence_values(_tree_map(lambda x: x[:, None], rollout["last_obs"]), rollout["last_state"])[:, 0]
         next_values = np.concatenate([values[1:], last[None]], axis=0)
-        # After a finished episode values[t + 1] belongs to the next one: bootstrap a truncation
-        # with the episode's last value (a termination does not bootstrap at all).
-        next_values = np.where(done, values, next_values)
+        # After a finished episode values[t + 1] belongs to the next one (a termination does not
+        # bootstrap at all); a truncation bootstraps from its final observation instead.
+        next_values = np.where(done, 0.0, next_values).astype(np.float32)
+        truncated_t, truncated_n = np.nonzero(rollout[Columns.TRUNCATEDS] & ~rollout[Columns.TERMINATEDS])
+        if len(truncated_t):
+            next_values[truncated_t, truncated_n] = self._final_values(rollout, truncated_t, truncated_n)
         advantages, targets = compute_gae(
             rewards, values, next_values, rollout[Columns.TERMINATEDS], rollout[Columns.TRUNCATEDS],
             c.gamma, c.lambda_,
@@ -240,6 +243,20 @@ class PPO(Algorithm):
             Columns.VF_PREDS: values[index_t, index_n],
             Columns.LOSS_MASK: mask.astype(np.float32),
         }
+
+    def _final_values(self, rollout: dict[str, Any], index_t: np.ndarray, index_n: np.ndarray) -> np.ndarray:
+        """V of the final observations of episodes truncated at steps ``(index_t, index_n)``.
+
+        The critic runs over two-step sequences (the last observation, then the final one) from
+        the state the last step acted with, so the final observation is seen with the state the
+        episode left the critic in (the sampler's next state is already reset).
+        """
+        pairs = tree.map_structures(
+            lambda last, final: np.stack([last[index_t, index_n], final[index_t, index_n]], axis=1),
+            [rollout[Columns.OBS], rollout[Columns.NEXT_OBS]],
+        )
+        state_in = _tree_map(lambda x: x[index_t, index_n], rollout[Columns.STATE_IN])
+        return self._sequence_values(pairs, state_in)[:, 1]
 
     def _sequence_values(self, obs: Any, state_in: Any) -> np.ndarray:
         values = self.module.inference(self.module.compute_values, {Columns.OBS: obs, Columns.STATE_IN: state_in})
