@@ -56,7 +56,14 @@ try:
     _G_FORWARD = _torch_module._global_forward_hooks
     _G_BACKWARD_PRE = _torch_module._global_backward_pre_hooks
     _G_BACKWARD = _torch_module._global_backward_hooks
-    _is_compiling = torch.compiler.is_compiling
+    # torch.compiler.is_compiling() is ``not torch.jit.is_scripting() and
+    # _is_compiling_flag``: two Python calls per module call, of which is_scripting is
+    # always False outside TorchScript. The same answer in one call: Dynamo folds
+    # is_dynamo_compiling() to True while it traces (so it never reads the flag, whose
+    # value it would otherwise guard on), and the flag covers export and the rest.
+    _is_dynamo_compiling = torch.compiler.is_dynamo_compiling
+    _compiler = torch.compiler
+    _compiler._is_compiling_flag  # noqa: B018 - fail here, not per call, if it is gone
     _tracing_state = torch._C._get_tracing_state
     FAST_CALLS = ENABLED
 except AttributeError:  # a torch without these internals: always take the standard call
@@ -95,7 +102,8 @@ class FastModule(torch.nn.Module):
             or _G_FORWARD
             or _G_BACKWARD_PRE
             or _G_BACKWARD
-            or _is_compiling()
+            or _is_dynamo_compiling()
+            or _compiler._is_compiling_flag
             or _tracing_state()
         ):
             return torch.nn.Module.__call__(self, *args, **kwargs)
