@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 
-from rlmodule_core.backend import tree
 from rlmodule_core.backend.tree import map_leaves as _map_leaves
 from rlmodule_core.rl_module import RLModule
 
@@ -54,7 +53,7 @@ def convert_batch(batch: Any, module: Any = None) -> Any:
         >>> convert_batch({"obs": np.zeros(2)})["obs"].dtype
         dtype('float32')
     """
-    return tree.map_leaves(_convert_leaf, batch)
+    return _converted(batch)
 
 
 class NumpyRLModule(RLModule):
