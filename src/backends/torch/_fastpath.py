@@ -70,6 +70,9 @@ except AttributeError:  # a torch without these internals: always take the stand
     FAST_CALLS = False
 
 
+_standard_call = torch.nn.Module.__call__
+
+
 def _mirror(module: torch.nn.Module, name: str) -> None:
     if not ENABLED:
         return
@@ -90,10 +93,14 @@ class FastModule(torch.nn.Module):
     _rlm_mirrored = True
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # Dynamo first: while it traces, the rest is never read, so a compiled graph
+        # guards on none of it (the hook registries, read here and in torch under two
+        # names, made Dynamo add a Python guard function run on every compiled call).
+        if not FAST_CALLS or _is_dynamo_compiling():
+            return _standard_call(self, *args, **kwargs)
         state = self.__dict__
         if (
-            not FAST_CALLS
-            or state["_forward_pre_hooks"]
+            state["_forward_pre_hooks"]
             or state["_forward_hooks"]
             or state["_backward_pre_hooks"]
             or state["_backward_hooks"]
@@ -102,11 +109,10 @@ class FastModule(torch.nn.Module):
             or _G_FORWARD
             or _G_BACKWARD_PRE
             or _G_BACKWARD
-            or _is_dynamo_compiling()
             or _compiler._is_compiling_flag
             or _tracing_state()
         ):
-            return torch.nn.Module.__call__(self, *args, **kwargs)
+            return _standard_call(self, *args, **kwargs)
         return self.forward(*args, **kwargs)
 
     def __setattr__(self, name: str, value: Any) -> None:

@@ -170,7 +170,10 @@ def to_numpy(x: Any) -> np.ndarray:
 
 
 def cast(x: Any, dtype: Any) -> Tensor:
-    if not isinstance(x, torch.Tensor):  # asarray returns a tensor as it is: skip the call
+    # asarray returns a tensor as it is: skip the call. ``Tensor``, not ``torch.Tensor``:
+    # torch.compile would guard on this module's ``torch`` being torch's own, a Python
+    # guard function run on every compiled call.
+    if not isinstance(x, Tensor):
         x = asarray(x)
     dt = _DTYPES.get(dtype) if isinstance(dtype, str) else None  # the hot path: a name
     if dt is None:
@@ -189,7 +192,7 @@ def shape(x: Any) -> tuple[int, ...]:
 
 
 def reshape(x: Any, shape: Shape) -> Tensor:
-    if not isinstance(x, torch.Tensor):
+    if not isinstance(x, Tensor):  # see cast
         x = asarray(x)
     shape = shape if type(shape) is tuple else _shape(shape)
     # Already that shape (e.g. flattening flat features): return x, skipping the view.
