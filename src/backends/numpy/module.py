@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 
-from rlmodule_core.backend import tree
 from rlmodule_core.backend.tree import map_leaves as _map_leaves
 from rlmodule_core.rl_module import RLModule
 
@@ -25,6 +24,23 @@ def _convert_leaf(leaf: Any) -> Any:
     return array.astype(np.float32) if array.dtype == np.float64 else array
 
 
+_FLOAT32 = np.dtype(np.float32)
+
+
+def _converted(batch: Any) -> Any:
+    """``convert_batch(batch)``, with a fast path for what env runners pass.
+
+    A flat dict of float32 arrays converts to itself; checking that inline costs less
+    than the walk and one ``_convert_leaf`` call per leaf (~0.3 us, 5% of a batch-1 pass).
+    """
+    if type(batch) is dict:
+        for value in batch.values():
+            if type(value) is not np.ndarray or value.dtype is not _FLOAT32:
+                return _map_leaves(_convert_leaf, batch)
+        return batch
+    return _map_leaves(_convert_leaf, batch)
+
+
 def convert_batch(batch: Any, module: Any = None) -> Any:
     """Converts the leaves of a (nested) batch to arrays; float leaves become float32.
 
@@ -37,7 +53,7 @@ def convert_batch(batch: Any, module: Any = None) -> Any:
         >>> convert_batch({"obs": np.zeros(2)})["obs"].dtype
         dtype('float32')
     """
-    return tree.map_leaves(_convert_leaf, batch)
+    return _converted(batch)
 
 
 class NumpyRLModule(RLModule):
@@ -55,11 +71,14 @@ class NumpyRLModule(RLModule):
     nn = nn
     ops = ops
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        return nn.with_plain_dict(super().__new__(cls, *args, **kwargs))
+
     def _run_inference(self, fn, batch, kwargs):
-        return fn(_map_leaves(_convert_leaf, batch), **kwargs)
+        return fn(_converted(batch), **kwargs)
 
     def _run_train(self, fn, batch, kwargs):
-        return fn(_map_leaves(_convert_leaf, batch), **kwargs)
+        return fn(_converted(batch), **kwargs)
 
     def _state_shapes(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
         return {k: (v.shape, v.dtype) for k, v in named_state(self).items()}

@@ -56,11 +56,23 @@ try:
     _G_FORWARD = _torch_module._global_forward_hooks
     _G_BACKWARD_PRE = _torch_module._global_backward_pre_hooks
     _G_BACKWARD = _torch_module._global_backward_hooks
-    _is_compiling = torch.compiler.is_compiling
+    # torch.compiler.is_compiling() is ``not torch.jit.is_scripting() and
+    # _is_compiling_flag``: two Python calls per module call, of which is_scripting is
+    # always False outside TorchScript. The same answer in one call: Dynamo folds
+    # is_dynamo_compiling() to True while it traces (so it never reads the flag, whose
+    # value it would otherwise guard on), and the flag covers export and the rest.
+    _is_dynamo_compiling = torch.compiler.is_dynamo_compiling
+    _compiler = torch.compiler
+    _compiler._is_compiling_flag  # noqa: B018 - fail here, not per call, if it is gone
     _tracing_state = torch._C._get_tracing_state
     FAST_CALLS = ENABLED
 except AttributeError:  # a torch without these internals: always take the standard call
     FAST_CALLS = False
+
+
+# torch.nn.Module, under a name of this module's own (see __call__); its __call__ is
+# looked up on every call, so a patched nn.Module.__call__ (profilers) is honoured.
+_Module = torch.nn.Module
 
 
 def _mirror(module: torch.nn.Module, name: str) -> None:
@@ -83,10 +95,14 @@ class FastModule(torch.nn.Module):
     _rlm_mirrored = True
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # Dynamo first: while it traces, the rest is never read, so a compiled graph
+        # guards on none of it (the hook registries, read here and in torch under two
+        # names, made Dynamo add a Python guard function run on every compiled call).
+        if not FAST_CALLS or _is_dynamo_compiling():
+            return _Module.__call__(self, *args, **kwargs)
         state = self.__dict__
         if (
-            not FAST_CALLS
-            or state["_forward_pre_hooks"]
+            state["_forward_pre_hooks"]
             or state["_forward_hooks"]
             or state["_backward_pre_hooks"]
             or state["_backward_hooks"]
@@ -95,10 +111,10 @@ class FastModule(torch.nn.Module):
             or _G_FORWARD
             or _G_BACKWARD_PRE
             or _G_BACKWARD
-            or _is_compiling()
+            or _compiler._is_compiling_flag
             or _tracing_state()
         ):
-            return torch.nn.Module.__call__(self, *args, **kwargs)
+            return _Module.__call__(self, *args, **kwargs)
         return self.forward(*args, **kwargs)
 
     def __setattr__(self, name: str, value: Any) -> None:

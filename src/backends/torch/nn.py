@@ -95,6 +95,9 @@ def as_input(x: Any, like: torch.Tensor | None = None) -> torch.Tensor:
     return t.to(device=like.device, dtype=dtype)
 
 
+# Tells "bias registered as None" (use_bias=False) from "bias not in _parameters".
+_ABSENT = object()
+
 #: ``_state_layout`` transforms: the stored tensor is the canonical array transposed
 #: (2-D), or a torch conv weight (out, in, kh, kw) of a canonical (kh, kw, in, out).
 TRANSPOSED, CONV = "transposed", "conv"
@@ -201,12 +204,22 @@ class Dense(Layer):
     _state_layout = (("kernel", "weight", TRANSPOSED), ("bias", "bias", None))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weight = self.weight
+        # Read from _parameters, where nn.Module.__getattr__ finds them only after a failed
+        # normal look-up and a Python call each (~5% of a batch-1 policy pass for two of
+        # them). A name that left _parameters (parametrizations, weight_norm) takes the
+        # normal look-up.
+        params = self._parameters
+        weight = params.get("weight")
+        if weight is None:
+            weight = self.weight
+        bias = params.get("bias", _ABSENT)
+        if bias is _ABSENT:
+            bias = self.bias
         if isinstance(x, np.ndarray):
             x = as_input(x, weight)
         # F.linear, as torch.nn.Linear: with the (out, in) layout it picks the fast GEMM
         # for narrow outputs too (an (in, out) kernel makes a 2-wide head 3x slower).
-        y = F.linear(x, weight, self.bias)
+        y = F.linear(x, weight, bias)
         act = self._act
         return y if act is None else act(y)
 

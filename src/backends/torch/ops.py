@@ -170,7 +170,11 @@ def to_numpy(x: Any) -> np.ndarray:
 
 
 def cast(x: Any, dtype: Any) -> Tensor:
-    x = asarray(x)
+    # asarray returns a tensor as it is: skip the call. ``Tensor``, not ``torch.Tensor``:
+    # torch.compile would guard on this module's ``torch`` being torch's own, a Python
+    # guard function run on every compiled call.
+    if not isinstance(x, Tensor):
+        x = asarray(x)
     dt = _DTYPES.get(dtype) if isinstance(dtype, str) else None  # the hot path: a name
     if dt is None:
         dt = to_torch_dtype(dtype)
@@ -188,21 +192,20 @@ def shape(x: Any) -> tuple[int, ...]:
 
 
 def reshape(x: Any, shape: Shape) -> Tensor:
-    x = asarray(x)
+    if not isinstance(x, Tensor):  # see cast
+        x = asarray(x)
     shape = shape if type(shape) is tuple else _shape(shape)
-    if _same_shape(x.shape, shape):
-        return x  # already that shape (e.g. flattening flat features): skip the view
+    # Already that shape (e.g. flattening flat features): return x, skipping the view.
+    # Every axis equal, or -1 (which then can only be that axis's size); checked inline,
+    # as this runs in every forward pass of the default encoders.
+    current = x.shape
+    if len(current) == len(shape) and shape.count(-1) <= 1:
+        for have, want in zip(current, shape):
+            if have != want and want != -1:
+                break
+        else:
+            return x
     return x.reshape(shape)
-
-
-def _same_shape(current: torch.Size, wanted: tuple[int, ...]) -> bool:
-    # Every axis equal, or -1 (which then can only be that axis's size).
-    if len(current) != len(wanted) or wanted.count(-1) > 1:
-        return False
-    for have, want in zip(current, wanted):
-        if have != want and want != -1:
-            return False
-    return True
 
 
 def concatenate(xs: Sequence[Any], axis: int = -1) -> Tensor:
