@@ -1,6 +1,6 @@
 """Saving modules to checkpoint directories and building modules from them.
 
-The file format lives in :mod:`rlmodule_core.checkpoint` (a leaf package that knows no
+The file format lives in ``rlmodule_core.checkpoint`` (a leaf package that knows no
 module class); this module connects it to ``RLModule`` and ``MultiRLModule``: the
 ``Checkpointable`` mixin, the metadata that describes a module, and ``from_checkpoint``.
 """

@@ -55,7 +55,7 @@ def check_module_id(module_id: Any, existing: Iterable[str] = ()) -> str:
 
 
 def check_module_ids(module_ids: Iterable[Any]) -> None:
-    """Checks every ID with :func:`check_module_id` against the ones before it."""
+    """Checks every ID with ``check_module_id`` against the ones before it."""
     seen: list[str] = []
     for module_id in module_ids:
         seen.append(check_module_id(module_id, seen))

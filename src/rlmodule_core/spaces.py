@@ -48,7 +48,7 @@ def space_to_json(space: spaces.Space) -> dict[str, Any]:
 
     Returns:
         A dict that ``json.dumps(d, allow_nan=False)`` accepts and that
-        :func:`space_from_json` turns back into an equal space.
+        ``space_from_json`` turns back into an equal space.
 
     Raises:
         ValueError: If ``space`` is not a gymnasium space, or is (or contains) a
@@ -64,7 +64,7 @@ def space_to_json(space: spaces.Space) -> dict[str, Any]:
 
 
 def space_from_json(d: Mapping[str, Any]) -> spaces.Space:
-    """Rebuilds a gymnasium space from the dict made by :func:`space_to_json`.
+    """Rebuilds a gymnasium space from the dict made by ``space_to_json``.
 
     Args:
         d: The JSON form of a space (for example as returned by ``json.loads``).

@@ -1,10 +1,10 @@
 """The graph being traced: symbolic tensors, run-time dimensions and the node builder.
 
-A neutral module's forward pass runs once on :class:`Sym` tensors. Every ``ops`` call and
-every layer appends ONNX nodes to the active :class:`Graph` and returns a new ``Sym`` with
+A neutral module's forward pass runs once on ``Sym`` tensors. Every ``ops`` call and
+every layer appends ONNX nodes to the active ``Graph`` and returns a new ``Sym`` with
 its dtype and shape worked out in Python, so neutral code that asks ``ops.shape(x)`` gets
 an answer. Dimensions that are only known at run time (the batch and time axes) are
-:class:`Dim` objects: they can be multiplied and passed to ``ops.reshape``, and become
+``Dim`` objects: they can be multiplied and passed to ``ops.reshape``, and become
 ``Shape`` nodes only where a run-time shape is really needed.
 """
 
@@ -107,7 +107,7 @@ class Sym:
 
     Supports the Python operators neutral code uses (``+ - * / ** @``, comparisons,
     unary minus, basic indexing); each appends a node. Using its value in Python
-    (``if x > 0:``, ``float(x)``, ``np.asarray(x)``) raises :class:`OnnxExportError`.
+    (``if x > 0:``, ``float(x)``, ``np.asarray(x)``) raises ``OnnxExportError``.
     """
 
     __array_ufunc__ = None  # NumPy arrays defer to Sym's reflected operators.

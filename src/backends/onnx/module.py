@@ -18,7 +18,7 @@ class OnnxRLModule(RLModule):
     """RLModule base of the ONNX backend: holds NumPy parameters, computes nothing.
 
     Its forward passes run only on traced tensors, inside
-    :func:`rlmodule_core.export_onnx`, which builds a neutral module on this backend from
+    ``rlmodule_core.export_onnx``, which builds a neutral module on this backend from
     a checkpoint (or another module's state) and records the graph.
 
     Example:

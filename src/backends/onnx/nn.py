@@ -2,7 +2,7 @@
 
 Parameters are NumPy arrays in the canonical layouts (exactly as the NumPy backend
 holds them), so a checkpoint from any backend loads here. Called on a traced
-:class:`~rlmodule_onnx.graph.Sym`, a layer appends nodes named after its path in the
+``Sym``, a layer appends nodes named after its path in the
 module (``encoder.mlp.layers.0/Gemm``) and its parameters become initializers named
 after their state keys (``encoder.mlp.layers.0.kernel``).
 """

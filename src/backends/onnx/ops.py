@@ -1,10 +1,10 @@
 """The ONNX ``ops`` namespace: each function appends the ONNX nodes of the NumPy op.
 
 Same names and semantics as the NumPy backend's ``ops`` (the reference; see
-``docs/backend-contract.md``), on :class:`~rlmodule_onnx.graph.Sym` tensors of the graph
+``docs/backend-contract.md``), on ``Sym`` tensors of the graph
 being traced. NumPy arrays and Python numbers become constants. Random draws, and
 anything that needs a tensor's value in Python, raise
-:class:`~rlmodule_onnx.graph.OnnxExportError` naming the op and the layer.
+``OnnxExportError`` naming the op and the layer.
 
 Example:
     >>> # inside rlmodule_core.export_onnx, while a module's forward is traced:
@@ -183,7 +183,7 @@ def cast(x: Any, dtype: Any) -> Tensor:
 
 
 def shape(x: Any) -> tuple[Any, ...]:
-    """Static sizes as ints, run-time sizes (batch, time) as :class:`Dim`."""
+    """Static sizes as ints, run-time sizes (batch, time) as ``Dim``."""
     if isinstance(x, Sym):
         return x.shape
     return tuple(int(s) for s in np.shape(x))

@@ -4,7 +4,7 @@
 look-up, then a Python call: ~0.4 us) and calls a module through two wrapper frames
 (~0.3 us more than calling ``forward``). A neutral module nests blocks (the default PPO
 module makes ~8 of each per forward pass), which at batch 1 costs ~30% of the raw
-network's time. :class:`FastModule` removes both costs for the library's classes
+network's time. ``FastModule`` removes both costs for the library's classes
 (neutral layers, blocks and ``TorchRLModule``) without changing torch semantics:
 
 - Children of the library's classes (those whose class sets ``_rlm_mirrored``) are

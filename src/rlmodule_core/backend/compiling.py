@@ -1,14 +1,14 @@
 """What every backend's ``compile`` shares: option checks and side-effect detection.
 
-Option checks: each backend names the options its ``compile`` takes; :func:`check_options`
+Option checks: each backend names the options its ``compile`` takes; ``check_options``
 refuses the others with one message format on every backend.
 
 Side effects: a compiled forward pass (``jax.jit``, ``tf.function``) runs the module's
 Python code only while tracing. An attribute assignment in ``_forward`` (``self.last =
 ...``) would then happen once, on a copy, or with a symbolic tensor that fails later. A
-backend that traces raises :class:`ForwardSideEffect` from its module's ``__setattr__``
+backend that traces raises ``ForwardSideEffect`` from its module's ``__setattr__``
 while tracing, and on catching it runs that module eagerly from then on, with the one
-warning :func:`warn_side_effect` writes. Nothing is checked on the call path itself.
+warning ``warn_side_effect`` writes. Nothing is checked on the call path itself.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """The backend contract in code: the ``ops`` functions, the ``nn`` layers, the optimizer.
 
 ``docs/backend-contract.md`` says what each piece means; this module states the names and
-signatures so that they can be checked. :class:`Ops` and :class:`Layers` are protocols
+signatures so that they can be checked. ``Ops`` and ``Layers`` are protocols
 whose methods are the functions and layer constructors a backend's ``ops`` and ``nn``
-namespaces provide (``self`` stands for the namespace); :class:`Optimizer` is what
-``Backend.make_optimizer`` returns and the Learner drives. :func:`check_backend` compares
+namespaces provide (``self`` stands for the namespace); ``Optimizer`` is what
+``Backend.make_optimizer`` returns and the Learner drives. ``check_backend`` compares
 a backend against them and names every missing or mismatched piece; the registry runs it
 when it first loads a backend (about a millisecond), and the shipped conformance suite
 (``rlmodule_core.testing``) then checks the values.
@@ -401,8 +401,8 @@ def check_backend(backend: Any) -> list[str]:
     """Every way ``backend`` misses the contract, as sentences; empty when it conforms.
 
     Checks the ``Backend`` attributes, that ``backend.ops`` has the 47 ops with
-    compatible signatures (:class:`Ops`) and that ``backend.nn`` has the layers
-    (:class:`Layers`) and ``Block``. Values are the conformance suite's job.
+    compatible signatures (``Ops``) and that ``backend.nn`` has the layers
+    (``Layers``) and ``Block``. Values are the conformance suite's job.
 
     Example:
         >>> problems = check_backend(my_backend)
@@ -444,7 +444,7 @@ def _check_member(namespace: Any, label: str, name: str, expected: inspect.Signa
 
 
 def check_optimizer(optimizer: Any, backend_name: str = "?") -> None:
-    """Raises :class:`BackendContractError` unless ``optimizer`` has the :class:`Optimizer` members.
+    """Raises ``BackendContractError`` unless ``optimizer`` has the ``Optimizer`` members.
 
     Example:
         >>> check_optimizer(backend.make_optimizer(module, lr=1e-3), backend.name)

@@ -1,9 +1,9 @@
 """The backend registry: names, aliases, lazy import, framework resolution.
 
 Backends are found in three places, in this order of precedence: backends registered
-at run time with :func:`register_backend`, the entry-point group
+at run time with ``register_backend``, the entry-point group
 ``rlmodule_core.backends`` (how a third-party backend package announces itself), and
-the four built-in backends. Nothing is imported until :func:`get_backend` asks for it,
+the four built-in backends. Nothing is imported until ``get_backend`` asks for it,
 so ``import rlmodule_core`` never imports a framework.
 """
 
@@ -190,7 +190,7 @@ def register_backend(
         target: a ``Backend`` instance, a ``"module:attribute"`` string naming one (imported
             lazily), or a zero-argument callable returning one.
         aliases: other names that select it.
-        requires: top-level modules it needs; used by :func:`available_backends`.
+        requires: top-level modules it needs; used by ``available_backends``.
         extra: the pip extra that installs its framework, for error messages.
         override: replace an existing backend of that name.
 

@@ -1,6 +1,6 @@
 """The build scope: which backend and which random generator layers built right now use.
 
-A module's ``setup()`` runs inside :func:`build_scope`, so neutral layers and blocks
+A module's ``setup()`` runs inside ``build_scope``, so neutral layers and blocks
 constructed there bind to the module's backend and draw their initial weights from the
 module's seeded generator (``rlmodule_core.nn.initializers``).
 """

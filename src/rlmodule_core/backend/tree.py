@@ -1,6 +1,6 @@
 """One walker for nested batches: dicts (any ``Mapping``), tuples, lists and namedtuples.
 
-Every backend converts its batches with :func:`map_leaves`, and the catalog, the
+Every backend converts its batches with ``map_leaves``, and the catalog, the
 algorithms and the env runner walk nested observations with these functions, so a
 structure that works on one backend works on all of them (DESIGN section 13).
 

@@ -1,7 +1,7 @@
 """The checkpoint format: files, checksums, atomic directories and safetensors I/O.
 
 A leaf package: it knows the format (docs/checkpoint-format.md) but no module class.
-Building modules from checkpoints is :mod:`rlmodule_core.checkpointing`.
+Building modules from checkpoints is ``rlmodule_core.checkpointing``.
 """
 
 from rlmodule_core.checkpoint.atomic import atomic_directory, foreign_entries, read_consistently

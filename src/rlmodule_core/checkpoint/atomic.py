@@ -4,7 +4,7 @@ A save writes a sibling temporary directory ``.<name>.tmp-<pid>-<random>`` and s
 with the target in one step where the OS offers one (Linux ``renameat2`` with
 ``RENAME_EXCHANGE``), so a reader always finds a complete checkpoint at the path. Where
 it does not, the old checkpoint is renamed aside to ``.<name>.old-<pid>-<random>`` first
-and readers retry (:func:`read_consistently`). The leftovers of a killed save (its
+and readers retry (``read_consistently``). The leftovers of a killed save (its
 ``.tmp-``/``.old-`` directories, whose process is gone) are removed by the next save to
 the same path, and an old checkpoint left aside by a crash between the two renames is
 put back first.

@@ -3,7 +3,7 @@
 Format version 2 names its algorithm in the metadata (``"digest": "blake3"``); version 1
 used sha256 without naming it. Both are cryptographic hashes of 32 bytes, written as 64
 lowercase hex digits. BLAKE3 hashes several times faster than sha256 on one core and
-spreads large inputs over all cores; below :data:`MULTI_THREAD_BYTES` the threads cost
+spreads large inputs over all cores; below ``MULTI_THREAD_BYTES`` the threads cost
 more than they save (measured: ``docs/performance.md``), so small inputs hash on one.
 
 Example:
@@ -37,7 +37,7 @@ MULTI_THREAD_BYTES = 1 << 20
 
 
 class Hasher(Protocol):
-    """What :func:`new_hasher` returns (``hashlib``'s and ``blake3``'s objects both are)."""
+    """What ``new_hasher`` returns (``hashlib``'s and ``blake3``'s objects both are)."""
 
     def update(self, data: Any, /) -> Any: ...
 

@@ -107,7 +107,7 @@ def escape(text: object) -> str:
 
 
 def format_text(info: dict[str, Any], indent: str = "") -> str:
-    """A human-readable report of :func:`describe`'s result."""
+    """A human-readable report of ``describe``'s result."""
     kind = "MultiRLModule" if info["kind"] == "multi_rl_module" else "RLModule"
     verdict = "OK" if info["checksums_ok"] else "FAILED - " + str(info["checksum_error"])
     checksums = f"{info['digest']}: {verdict}"

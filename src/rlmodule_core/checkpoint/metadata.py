@@ -57,7 +57,7 @@ def write_metadata(directory: Path, metadata: dict[str, Any], files: Mapping[str
 
     ``files`` holds the BLAKE3 digest of every file in ``directory`` (and of every
     sub-checkpoint's ``metadata.json``), computed by their writers as they wrote them: no
-    file is read back. The metadata gets ``format_version`` :data:`FORMAT_VERSION`,
+    file is read back. The metadata gets ``format_version`` ``FORMAT_VERSION``,
     ``"digest": "blake3"``, ``files`` and its own checksum. Not fsynced here:
     ``atomic_directory`` syncs every file once, just before it swaps the directory in.
 

@@ -11,7 +11,7 @@ writing and reads into fresh copies, and a checkpoint also needs the file's chec
 meant reading the file back after writing it and reading it twice to restore it. Here a
 save streams the arrays to the file while a second thread hashes the same memory (the
 hash and the ``write`` calls release the GIL), asking for them a batch at a
-time (:func:`write_streamed`: a module's save never holds a copy of its whole state),
+time (``write_streamed``: a module's save never holds a copy of its whole state),
 and a restore reads the file once into one buffer, hashes it, and returns arrays that
 are views of that buffer; or,
 for a restore that copies the arrays into a module right away, maps the file instead
@@ -294,7 +294,7 @@ def read(
 ) -> tuple[dict[str, np.ndarray], str]:
     """``(state, digest hex)`` of a safetensors file, read once; ``algorithm`` is the hash's.
 
-    The header is read and validated first (:func:`read_header`); only then is one
+    The header is read and validated first (``read_header``); only then is one
     buffer of the file's size allocated, filled, hashed and viewed as the arrays (any of
     them kept alive keeps the whole buffer: copy what should outlive the rest).
 

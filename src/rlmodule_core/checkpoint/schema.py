@@ -1,8 +1,8 @@
 """One schema check of ``metadata.json``: every field's type and range, before any use.
 
-Readers call :func:`check_metadata` right after parsing, so no other code sees a field of
+Readers call ``check_metadata`` right after parsing, so no other code sees a field of
 the wrong type (no ``TypeError``/``KeyError`` from deep inside), and every failure is a
-:class:`CheckpointError` that names the file and the field.
+``CheckpointError`` that names the file and the field.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def _as_tuple(types: Any) -> tuple:
 
 
 def check_nesting(value: Any, file: Path) -> None:
-    """Refuses JSON nested deeper than :data:`MAX_NESTING` (checked without recursion)."""
+    """Refuses JSON nested deeper than ``MAX_NESTING`` (checked without recursion)."""
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
@@ -269,7 +269,7 @@ def _check_ctor(c: _Checker, ctor: dict, where: str, *, optional_flags: bool) ->
 
 
 def check_space_json(value: Any, where: str, file: Path) -> int:
-    """Checks a space's JSON form (types, bounds, size) and returns :func:`space_size`."""
+    """Checks a space's JSON form (types, bounds, size) and returns ``space_size``."""
     c = _Checker(file)
     budget = [MAX_SPACES]
     return _space(c, value, where, 0, budget)

@@ -82,7 +82,7 @@ def _untrusted(path: str, reason: str) -> CheckpointError:
 def resolve_class(path: str, *, trust_code: bool = False) -> type:
     """The class a checkpoint records as ``"package.module:Qual.Name"``, without running code.
 
-    It resolves when the class is registered (:func:`register_module_class` or the entry
+    It resolves when the class is registered (``register_module_class`` or the entry
     points), when its module is already imported (``sys.modules``, the running script's
     ``__main__`` included), or when it belongs to rlmodule-core or an installed backend.
     Only ``trust_code=True`` imports any other module.

@@ -95,7 +95,7 @@ class EnvRunnerGroup:
 
     Each actor builds its module from ``module_spec.to_dict()`` with ``inference_only=True``
     (on the spec's framework, or ``framework``) and samples through an ``EnvRunner``.
-    Starts a small local Ray instance when none is running and stops it in :meth:`stop`.
+    Starts a small local Ray instance when none is running and stops it in ``stop``.
 
     Args:
         module_spec: the module to act with (an ``RLModuleSpec`` or its ``to_dict()``).
@@ -384,7 +384,7 @@ class EnvRunnerGroup:
         }
 
     def set_state(self, state: Mapping[str, Any]) -> None:
-        """Restores the counters of :meth:`get_state` (the runners themselves start fresh)."""
+        """Restores the counters of ``get_state`` (the runners themselves start fresh)."""
         self.num_env_steps = int(state["num_env_steps"])
         self.num_episodes = int(state["num_episodes"])
         self.episode_returns.extend(state["episode_returns"])

@@ -1,9 +1,9 @@
 """Ray env runners for multi-agent envs: each samples with an inference-only MultiRLModule.
 
-A :class:`RemoteMultiAgentEnvRunner` builds its MultiRLModule from the JSON form of a
+A ``RemoteMultiAgentEnvRunner`` builds its MultiRLModule from the JSON form of a
 ``MultiRLModuleSpec`` (slimmed to ``inference_only=True``) and its policy mapping from
 the mapping's JSON description (or the user's ``policy_mapping_fn``, which Ray sends as
-it sends env factories). :class:`MultiAgentEnvRunnerGroup` is the ``EnvRunnerGroup``
+it sends env factories). ``MultiAgentEnvRunnerGroup`` is the ``EnvRunnerGroup``
 with these actors: one upload of the MultiRLModule's inference-only state per sync,
 versioned batches, the same fault handling.
 """
@@ -123,7 +123,7 @@ def _drain(returns: Mapping[str, Any]) -> dict[str, list[float]]:
 
 
 class MultiAgentEnvRunnerGroup(EnvRunnerGroup):
-    """An :class:`EnvRunnerGroup` of multi-agent runners.
+    """An ``EnvRunnerGroup`` of multi-agent runners.
 
     Example:
         >>> group = MultiAgentEnvRunnerGroup(multi_spec, "MultiAgentCartPole-v1", 2, env_config={"num_agents": 2},

@@ -14,7 +14,7 @@ __all__ = ["RemoteSampler"]
 class RemoteSampler:
     """Samples on remote runners with the learner module's current weights.
 
-    Same interface as ``rlmodule_core.train.sampling.LocalSampler``: each :meth:`sample` first
+    Same interface as ``rlmodule_core.train.sampling.LocalSampler``: each ``sample`` first
     syncs ``module.get_state(inference_only=True)`` (one object-store upload), then
     gathers one batch per runner. Episode returns and env-step counts are the runners'.
 
@@ -69,7 +69,7 @@ class RemoteSampler:
         return self.group.get_state()
 
     def set_state(self, state: dict[str, Any]) -> None:
-        """Restores :meth:`get_state`'s result."""
+        """Restores ``get_state``'s result."""
         self.group.set_state(state)
 
     def close(self) -> None:

@@ -4,7 +4,7 @@ A module's forward pass returns flat distribution inputs ("logits") under
 ``Columns.ACTION_DIST_INPUTS``; a distribution class turns them into samples,
 log-probabilities, entropies and KL divergences on whichever backend made the
 tensor. Each instance holds the ``ops`` of its backend: pass ``ops=`` explicitly or
-let :func:`ops_for` find it from the tensor type through the backend registry.
+let ``ops_for`` find it from the tensor type through the backend registry.
 
 Samples have the shape ``sample_shape + batch_shape + event_shape``; ``logp``,
 ``entropy`` and ``kl`` sum over the event dimensions and return ``batch_shape``
@@ -58,8 +58,8 @@ __all__ = [
 def get_action_dist_cls(action_space: gym.spaces.Space) -> type[Distribution]:
     """The default distribution class for an action space.
 
-    float ``Box`` -> :class:`DiagGaussian` (``DiagGaussian.for_shape(shape)`` unless the
-    shape is 1-D), ``Discrete`` -> :class:`Categorical`, ``MultiDiscrete`` ->
+    float ``Box`` -> ``DiagGaussian`` (``DiagGaussian.for_shape(shape)`` unless the
+    shape is 1-D), ``Discrete`` -> ``Categorical``, ``MultiDiscrete`` ->
     ``MultiCategorical.for_nvec(nvec)``, ``Tuple``/``Dict`` ->
     ``MultiDistribution.for_children(...)`` of the sub-spaces' classes (recursively).
 

@@ -127,9 +127,9 @@ def _subclass(
 class Distribution(metaclass=_DistributionMeta):
     """An action distribution over a batch, holding the ``ops`` of its backend.
 
-    Subclasses implement :meth:`from_logits`, :meth:`required_input_dim`,
-    :meth:`sample`, :meth:`logp`, :meth:`entropy`, :meth:`kl` and
-    :meth:`to_deterministic`; reparameterizable ones also :meth:`rsample`.
+    Subclasses implement ``from_logits``, ``required_input_dim``,
+    ``sample``, ``logp``, ``entropy``, ``kl`` and
+    ``to_deterministic``; reparameterizable ones also ``rsample``.
 
     Example:
         >>> dist = Categorical.from_logits(logits, ops=ops)
@@ -156,7 +156,7 @@ class Distribution(metaclass=_DistributionMeta):
     def from_logits(cls, logits: Tensor, *, ops: ModuleType | None = None) -> Distribution:
         """Builds the distribution from flat inputs of shape ``batch + (input_dim,)``.
 
-        ``ops=None`` finds the backend from the tensor type (:func:`ops_for`).
+        ``ops=None`` finds the backend from the tensor type (``ops_for``).
         """
 
     @classmethod

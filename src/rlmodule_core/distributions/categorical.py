@@ -131,7 +131,7 @@ class MultiCategorical(Distribution):
     """Independent categoricals for a ``MultiDiscrete(nvec)`` space.
 
     Inputs concatenate the logits of each sub-space (``sum(nvec)`` values). Build the
-    class with :meth:`for_nvec`. Samples are int64 of shape ``batch + nvec.shape``, each
+    class with ``for_nvec``. Samples are int64 of shape ``batch + nvec.shape``, each
     entry in ``[0, nvec[i])``; the env runner adds the space's ``start``.
 
     Example:

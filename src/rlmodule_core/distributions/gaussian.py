@@ -123,7 +123,7 @@ class DiagGaussian(_Gaussian):
 
     Inputs concatenate ``mean`` and ``log_std`` on the last axis. ``log_std`` is used
     as given (no clipping): bound it in the module if it needs bounding. Use
-    :meth:`for_shape` for multi-dimensional Box shapes.
+    ``for_shape`` for multi-dimensional Box shapes.
 
     Example:
         >>> logits = ops.asarray([[0.0, 1.0, -1.0, -1.0]])   # mean (0, 1), log_std -1
@@ -178,7 +178,7 @@ class SquashedGaussian(_Gaussian):
     """A diagonal Gaussian squashed by ``tanh`` onto ``[low, high]`` (default ``[-1, 1]``).
 
     ``action = low + (tanh(u) + 1) * (high - low) / 2`` with ``u`` Gaussian; inputs are
-    like :class:`DiagGaussian`'s (mean and log_std of ``u``). ``logp`` uses the change
+    like ``DiagGaussian``'s (mean and log_std of ``u``). ``logp`` uses the change
     of variables with the stable ``log(1 - tanh(u)^2) = 2 * (log 2 - u - softplus(-2u))``;
     ``sample(return_logp=True)`` gives the log-probability computed from ``u`` (exact
     even where ``tanh`` rounds to the bound). The entropy has no closed form: it is
@@ -217,7 +217,7 @@ class SquashedGaussian(_Gaussian):
         """A subclass squashing onto ``[low, high]`` (scalars or arrays, e.g. a Box's).
 
         Array bounds of shape ``s`` also fix the action shape to ``s`` (as
-        :meth:`for_shape` does) unless the class already has one.
+        ``for_shape`` does) unless the class already has one.
         """
         lo = np.asarray(low, dtype=np.float64)
         hi = np.asarray(high, dtype=np.float64)

@@ -41,7 +41,7 @@ def _rebuild(template: Sequence[Any] | Mapping[str, Any], values: list[Any]) -> 
 class MultiDistribution(Distribution):
     """Independent child distributions for a ``Tuple`` or ``Dict`` action space.
 
-    Build the class with :meth:`for_children`; its ``from_logits`` splits the flat
+    Build the class with ``for_children``; its ``from_logits`` splits the flat
     logits into consecutive chunks, one per child, in the order of the children (for
     a gymnasium ``Dict`` that is the space's key order, sorted unless it was built from
     an ``OrderedDict``). Samples have the structure of the children: a ``tuple`` for a

@@ -12,7 +12,7 @@ API (which RLlib's ``MultiAgentEnv`` shares):
 between steps. ``possible_agents`` lists every ID that can ever appear, and
 ``observation_space(agent_id)`` / ``action_space(agent_id)`` give each agent's spaces.
 
-Three kinds of env spec resolve to a multi-agent env (:func:`make_multi_agent_env`):
+Three kinds of env spec resolve to a multi-agent env (``make_multi_agent_env``):
 an id registered here (``MultiAgentCartPole-v1``); ``"pettingzoo:<module>"`` naming a
 module of the ``pettingzoo`` package whose ``parallel_env`` (or AEC ``env``, converted
 with PettingZoo's own ``aec_to_parallel``) builds the env, or ``"pettingzoo:<id>"`` with
@@ -138,7 +138,7 @@ def register_multi_agent_env(env_id: str, factory: Callable[..., Any], reward_th
 def is_multi_agent_env(env: Any) -> bool:
     """Whether ``env`` (an id, ``"pettingzoo:..."`` string or callable) names a multi-agent env.
 
-    A callable counts as multi-agent only when it is a :class:`MultiAgentEnv` subclass.
+    A callable counts as multi-agent only when it is a ``MultiAgentEnv`` subclass.
     """
     if isinstance(env, str):
         return env in _REGISTRY or env.startswith(PETTINGZOO_PREFIX)

@@ -1,6 +1,6 @@
 """The model catalog: encoders and heads from DefaultModelConfig and the spaces.
 
-Everything here is a neutral :class:`~rlmodule_core.nn.block.Block`, so it binds to the
+Everything here is a neutral ``Block``, so it binds to the
 backend of the module whose ``setup()`` builds it. Observations map to encoders:
 
 - 1-D ``Box``: an MLP (``fcnet_hiddens``, ``fcnet_activation``, ``fcnet_use_layernorm``).

@@ -58,7 +58,7 @@ class GymEnvFactory:
 
 
 def env_spec_with_config(env: EnvSpec, env_config: Mapping[str, Any] | None) -> EnvSpec:
-    """``env`` itself without a config; with one, a :class:`GymEnvFactory` (``env`` must be an id)."""
+    """``env`` itself without a config; with one, a ``GymEnvFactory`` (``env`` must be an id)."""
     if not env_config:
         return env
     if not isinstance(env, str):
@@ -275,7 +275,7 @@ class EnvRunner:
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
-        """Restores :meth:`get_state`'s result."""
+        """Restores ``get_state``'s result."""
         self.num_env_steps = int(state["num_env_steps"])
         self.num_episodes = int(state["num_episodes"])
         self.episode_returns.extend(state["episode_returns"])

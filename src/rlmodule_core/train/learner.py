@@ -67,7 +67,7 @@ class LearnerConfig:
 class Learner:
     """Trains a module (or each module of a MultiRLModule) with one optimizer per module.
 
-    Subclasses implement :meth:`compute_loss_for_module`; a module that implements
+    Subclasses implement ``compute_loss_for_module``; a module that implements
     ``SelfSupervisedLossAPI`` computes its own loss instead. Target networks are made
     once when the learner is built and synced every ``target_update_frequency`` updates.
 
@@ -179,7 +179,7 @@ class Learner:
         }
 
     def set_state(self, state: Mapping[str, Any]) -> None:
-        """Restores :meth:`get_state`'s result (training then continues exactly)."""
+        """Restores ``get_state``'s result (training then continues exactly)."""
         self.module.set_state(state["module"])
         for module_id, opt_state in state["optimizers"].items():
             self._optimizers[module_id].set_state(opt_state)
@@ -218,7 +218,7 @@ class Learner:
         return str(target.absolute())
 
     def restore_from_path(self, path: str | os.PathLike) -> dict[str, Any]:
-        """Loads a :meth:`save_to_path` directory into this learner; returns its ``extra``."""
+        """Loads a ``save_to_path`` directory into this learner; returns its ``extra``."""
         directory = Path(path)
         metadata = read_metadata(directory, verify=False)
         if metadata.get("kind") != "learner":

@@ -1,8 +1,8 @@
 """What the algorithms sample through: rollouts tagged with where they came from.
 
-A sampler hands out :class:`Rollout` objects, each the time-major arrays of one
+A sampler hands out ``Rollout`` objects, each the time-major arrays of one
 ``EnvRunner.sample`` call plus the metadata a learner needs (which runner, which
-request, which weights). :class:`LocalSampler` steps the learner's own module in this
+request, which weights). ``LocalSampler`` steps the learner's own module in this
 process; ``rlmodule_core.distributed.RemoteSampler`` (the ``ray`` extra) has the same
 interface and samples on Ray actors. Neither knows anything about the algorithm.
 """
@@ -66,7 +66,7 @@ class Sampler(Protocol):
         """Counters as JSON, for resuming a run."""
 
     def set_state(self, state: dict[str, Any]) -> None:
-        """Restores :meth:`get_state`'s result."""
+        """Restores ``get_state``'s result."""
 
     def close(self) -> None:
         """Releases environments and processes."""

@@ -137,7 +137,7 @@ class Algorithm:
         return self.learner.save_to_path(path, extra=extra)
 
     def restore_from_path(self, path: str | os.PathLike) -> None:
-        """Continues a run from :meth:`save_to_path`'s directory."""
+        """Continues a run from ``save_to_path``'s directory."""
         extra = self.learner.restore_from_path(Path(path))
         self.iteration = int(extra.get("iteration", 0))
         self.sampler.set_state(extra["runner"])

@@ -26,7 +26,7 @@ class MultiAgentAlgorithm:
     """One module per module ID in a MultiRLModule, trained by one learner (one optimizer each).
 
     Modules outside ``policies_to_train`` act in the env but get no updates. Subclasses
-    define :meth:`train_iteration`; everything else (building, evaluation, checkpoints,
+    define ``train_iteration``; everything else (building, evaluation, checkpoints,
     resume) is shared.
 
     Example:
@@ -38,7 +38,7 @@ class MultiAgentAlgorithm:
 
     config_class: ClassVar[type[LearnerConfig]]
     learner_class: ClassVar[type[Learner]]
-    #: Whether ``train_iteration`` samples through :meth:`sample` (so Ray runners work).
+    #: Whether ``train_iteration`` samples through ``sample`` (so Ray runners work).
     supports_env_runners: ClassVar[bool] = False
     #: The single-agent algorithm whose module class and space checks apply per module.
     single_agent_class: ClassVar[type[Algorithm]]
@@ -115,7 +115,7 @@ class MultiAgentAlgorithm:
         return segments
 
     def sample_by_runner(self, num_steps: int, **forward_kwargs: Any) -> list[tuple[int, dict[str, list[dict[str, Any]]]]]:
-        """:meth:`sample`'s segments as ``(runner_id, {module_id: [segment, ...]})`` per batch.
+        """``sample``'s segments as ``(runner_id, {module_id: [segment, ...]})`` per batch.
 
         A segment's trajectory is ``(runner_id, segment["eps_id"], segment["agent_id"])``
         (runner 0 when sampling in this process). ``forward_kwargs`` (plain values, or

@@ -3,7 +3,7 @@
 Each step gathers the observations of every live agent in every env copy, groups them
 by the module the mapping assigns, runs one ``forward_exploration`` (or
 ``forward_inference``) per module on the stacked group, and sends each agent its
-action. Transitions are kept per agent: :meth:`MultiAgentEnvRunner.sample` returns, for
+action. Transitions are kept per agent: ``MultiAgentEnvRunner.sample`` returns, for
 each module, the trajectory segments of the agents it acted for, so returns and GAE
 are computed along each agent's own trajectory.
 
@@ -232,7 +232,7 @@ class MultiAgentEnvRunner:
         }
 
     def set_state(self, state: Mapping[str, Any]) -> None:
-        """Restores :meth:`get_state`'s result."""
+        """Restores ``get_state``'s result."""
         self.num_env_steps = int(state["num_env_steps"])
         self.num_agent_steps = int(state["num_agent_steps"])
         self.num_episodes = int(state["num_episodes"])

@@ -152,7 +152,7 @@ def build_mapping(
 
 
 def config_values(values: Mapping[str, Any]) -> MultiAgentConfig:
-    """A :class:`MultiAgentConfig` from a dict; unknown keys raise ValueError listing the valid ones."""
+    """A ``MultiAgentConfig`` from a dict; unknown keys raise ValueError listing the valid ones."""
     names = {f.name for f in dataclasses.fields(MultiAgentConfig)}
     unknown = sorted(set(values) - names)
     if unknown:

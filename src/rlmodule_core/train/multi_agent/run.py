@@ -33,7 +33,7 @@ def split_config(
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """``(algorithm config values, multi-agent settings or None)`` from a config and ``--policies``.
 
-    The config file's ``[multi_agent]`` table (keys of :class:`MultiAgentConfig`) is taken
+    The config file's ``[multi_agent]`` table (keys of ``MultiAgentConfig``) is taken
     out; ``policies`` overrides its ``policies`` key.
 
     Raises:
