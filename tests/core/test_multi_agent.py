@@ -173,6 +173,25 @@ def test_runner_batches_each_module_once_per_step(monkeypatch):
     assert sorted(calls) == [("p0", 2), ("p1", 4)]  # one forward per module: 2 envs x its agents
 
 
+def test_evaluation_plays_envs_together_with_the_returns_of_one_at_a_time(monkeypatch):
+    mapping = build_mapping(make_multi_agent_env("MultiAgentCartPole-v1", {"num_agents": 2}),
+                            {"mapping": {"agent_0": "p0", "agent_1": "p1"}})
+    multi = numpy_multi(mapping)
+    runner = MultiAgentEnvRunner("MultiAgentCartPole-v1", 1, mapping=mapping, env_config={"num_agents": 2}, seed=0)
+    alone = runner.evaluate(multi, 7, seed=300, num_envs=1)
+    calls = []
+    original = multi["p0"].forward_inference
+    monkeypatch.setattr(multi["p0"], "forward_inference",
+                        lambda batch, **kw: calls.append(len(batch[Columns.OBS])) or original(batch, **kw))
+    together = runner.evaluate(multi, 7, seed=300, num_envs=3)
+    assert together == alone  # episode k is reset(seed=300 + k) either way, and the order is kept
+    assert max(calls) == 3  # one forward per module over the envs still playing
+    assert len(calls) < sum(r["agent_0"] for r in alone)  # fewer calls than agent_0's steps one by one
+    mapping = build_mapping(JoinLeave(), {"policies": "shared"})
+    runner = MultiAgentEnvRunner(JoinLeave, 1, mapping=mapping, seed=0)
+    assert runner.evaluate(numpy_multi(mapping), 3, num_envs=2) == [{"a": 2.0, "b": 11.0}] * 3
+
+
 def test_agents_joining_and_leaving_give_per_agent_segments():
     mapping = build_mapping(JoinLeave(), {"policies": "shared"})
     runner = MultiAgentEnvRunner(JoinLeave, 1, mapping=mapping, seed=0)

@@ -190,35 +190,62 @@ class MultiAgentEnvRunner:
             self.module_returns[module_id].extend(values)
 
     # ---- evaluation -----------------------------------------------------------------------
-    def evaluate(self, module: Any, num_episodes: int = 20, *, seed: int = 10_000) -> list[dict[str, float]]:
-        """Plays ``num_episodes`` greedy episodes in a fresh env; returns each episode's ``{agent: return}``."""
-        env = make_multi_agent_env(self.env_spec, self.env_config)
-        results = []
+    def evaluate(
+        self, module: Any, num_episodes: int = 20, *, seed: int = 10_000, num_envs: int = 10
+    ) -> list[dict[str, float]]:
+        """Plays ``num_episodes`` greedy episodes; returns each episode's ``{agent: return}``, in order.
+
+        Episode ``k`` starts from ``reset(seed=seed + k)``. Up to ``num_envs`` fresh envs
+        play at once, so each step makes one forward call per module over the agents of
+        every env it acts for (as sampling does) instead of one per env: evaluation is
+        then a small share of a run.
+        """
+        envs = [make_multi_agent_env(self.env_spec, self.env_config) for _ in range(max(1, min(num_envs, num_episodes)))]
+        results: list[dict[str, float]] = [{} for _ in range(num_episodes)]
+        episodes = iter(range(num_episodes))
         try:
-            for episode in range(num_episodes):
-                obs, _ = env.reset(seed=seed + episode)
-                obs, totals = dict(obs), defaultdict(float)
-                modules = {}
-                while obs:
-                    for agent in obs:
-                        modules.setdefault(agent, self.mapping(agent, episode))
-                    actions = {}
-                    for module_id in set(modules[a] for a in obs):
-                        members = [a for a in obs if modules[a] == module_id]
-                        acts, _ = _act(module[module_id], _tree_stack([obs[a] for a in members]), False,
-                                       self._rng, self._np_ops)
-                        space = self.mapping.spaces[module_id][1]
-                        actions.update({a: to_env_actions(np.asarray(acts[k])[None], space)[0] for k, a in enumerate(members)})
-                    next_obs, rewards, terminations, truncations, _ = env.step(actions)
+            games = [self._start_game(env, episodes, seed, results) for env in envs]
+            while any(game is not None for game in games):
+                groups: dict[str, list[tuple[int, str]]] = defaultdict(list)
+                for i, game in enumerate(games):
+                    for agent in game["obs"] if game is not None else ():
+                        module_id = game["modules"].setdefault(agent, self.mapping(agent, game["episode"]))
+                        groups[module_id].append((i, agent))
+                actions: list[dict[str, Any]] = [{} for _ in games]
+                for module_id, members in groups.items():
+                    batch = _tree_stack([games[i]["obs"][agent] for i, agent in members])
+                    acts, _ = _act(module[module_id], batch, False, self._rng, self._np_ops)
+                    space = self.mapping.spaces[module_id][1]
+                    for k, (i, agent) in enumerate(members):
+                        actions[i][agent] = to_env_actions(np.asarray(acts[k])[None], space)[0]
+                for i, game in enumerate(games):
+                    if game is None:
+                        continue
+                    env = envs[i]
+                    next_obs, rewards, terminations, truncations, _ = env.step(actions[i])
                     for agent, reward in rewards.items():
-                        totals[agent] += float(reward)
+                        game["totals"][agent] += float(reward)
                     obs = {a: o for a, o in next_obs.items() if not (terminations.get(a) or truncations.get(a))}
                     if hasattr(env, "agents"):
                         obs = {a: o for a, o in obs.items() if a in env.agents}
-                results.append(dict(totals))
+                    game["obs"] = obs
+                    if not obs:
+                        results[game["episode"]] = dict(game["totals"])
+                        games[i] = self._start_game(env, episodes, seed, results)
         finally:
-            env.close()
+            for env in envs:
+                env.close()
         return results
+
+    @staticmethod
+    def _start_game(env: Any, episodes: Any, seed: int, results: list[dict[str, float]]) -> dict[str, Any] | None:
+        """Resets ``env`` for the next episode to play (None when all are played or running)."""
+        for episode in episodes:
+            obs, _ = env.reset(seed=seed + episode)
+            if obs:
+                return {"episode": episode, "obs": dict(obs), "totals": defaultdict(float), "modules": {}}
+            results[episode] = {}  # no agent at all: an empty episode
+        return None
 
     # ---- state ----------------------------------------------------------------------------
     def get_state(self) -> dict[str, Any]:
