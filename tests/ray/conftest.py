@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -23,3 +24,20 @@ def ray_instance():
     ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": {"PYTHONPATH": path}})
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture
+def kill(ray_instance):
+    """``kill(actor)``: ``ray.kill`` and wait until the actor is gone (the kill itself is asynchronous)."""
+
+    def kill_and_wait(actor) -> None:
+        ray_instance.kill(actor)
+        for _ in range(600):
+            try:
+                ray_instance.get(actor.ping.remote())
+            except ray_instance.exceptions.RayActorError:
+                return
+            time.sleep(0.1)
+        raise AssertionError("the killed actor still answers after 60 s")
+
+    return kill_and_wait

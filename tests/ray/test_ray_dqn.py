@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
-import ray
 import torch  # noqa: F401 - this folder runs where torch is installed
 
 from rlmodule_core.train.algorithms import DQN
@@ -42,19 +39,7 @@ def test_dqn_replay_is_fed_by_two_runners_with_broadcast_weights(ray_instance):
         algo.close()
 
 
-def kill(actor) -> None:
-    """``ray.kill`` and wait until the actor is gone (the kill itself is asynchronous)."""
-    ray.kill(actor)
-    for _ in range(600):
-        try:
-            ray.get(actor.ping.remote())
-        except ray.exceptions.RayActorError:
-            return
-        time.sleep(0.1)
-    raise AssertionError("the killed actor still answers after 60 s")
-
-
-def test_a_dead_runners_n_step_returns_end_before_its_replacement_adds_steps(ray_instance):
+def test_a_dead_runners_n_step_returns_end_before_its_replacement_adds_steps(ray_instance, kill):
     config = build_config("dqn", None, ["num_envs=2", "rollout_fragment_length=25", "learning_starts=100", "n_step=3",
                                         "train_batch_size=32", "model.fcnet_hiddens=[32]"])
     algo = DQN(config, "CartPole-v1", framework="torch", seed=0, total_env_steps=10_000, num_env_runners=2)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import time
 
 import gymnasium as gym
 import numpy as np
@@ -58,18 +57,6 @@ def assert_accounted(group: EnvRunnerGroup, received: list[tuple[int, int]], req
     assert (counts.received, counts.lost) == (len(received), len(lost))
 
 
-def kill(actor) -> None:
-    """``ray.kill`` and wait until the actor is gone (the kill itself is asynchronous)."""
-    ray.kill(actor)
-    for _ in range(600):
-        try:
-            ray.get(actor.ping.remote())
-        except ray.exceptions.RayActorError:
-            return
-        time.sleep(0.1)
-    raise AssertionError("the killed actor still answers after 60 s")
-
-
 def test_two_runners_sample_tagged_time_major_batches(make_group):
     group = make_group(ppo_spec(0), "CartPole-v1", 2, num_envs_per_runner=[2, 1], seed=0)
     learner = ppo_spec(0).build()
@@ -119,7 +106,7 @@ def test_weight_sync_reaches_every_runner(make_group, monkeypatch, runner_framew
     assert any(k.startswith("vf") for k in learner.get_state())  # what the runners do not hold
 
 
-def test_killed_runner_is_replaced_with_current_weights(make_group):
+def test_killed_runner_is_replaced_with_current_weights(make_group, kill):
     learner = ppo_spec(seed=3).build()
     group = make_group(ppo_spec(seed=4), "CartPole-v1", 2, seed=0)
     received = []

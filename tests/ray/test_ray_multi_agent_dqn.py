@@ -4,11 +4,9 @@ checkpoint and resume through the main job, and a runner that dies mid-run."""
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
-import ray
 import torch  # noqa: F401 - this folder runs where torch is installed
 
 from rlmodule_core.train.algorithms import DQNConfig
@@ -25,18 +23,6 @@ SHORT = {"lr": 1e-3, "num_envs": 2, "rollout_fragment_length": 25, "learning_sta
 def make(seed: int = 0, **overrides) -> MultiAgentDQN:
     return MultiAgentDQN(DQNConfig(**{**SHORT, **overrides}), CARTPOLE, framework="torch", seed=seed,
                          num_env_runners=2, env_config={"num_agents": 2}, multi_agent={"policies": "independent"})
-
-
-def kill(actor) -> None:
-    """``ray.kill`` and wait until the actor is gone (the kill itself is asynchronous)."""
-    ray.kill(actor)
-    for _ in range(600):
-        try:
-            ray.get(actor.ping.remote())
-        except ray.exceptions.RayActorError:
-            return
-        time.sleep(0.1)
-    raise AssertionError("the killed actor still answers after 60 s")
 
 
 def test_two_modules_learn_beyond_random_on_two_runners(ray_instance):
@@ -96,7 +82,7 @@ def test_replay_of_each_module_is_fed_by_both_runners_with_one_upload_per_reques
         algo.close()
 
 
-def test_a_runner_that_dies_mid_run_is_replaced_and_its_n_step_returns_end_there(ray_instance):
+def test_a_runner_that_dies_mid_run_is_replaced_and_its_n_step_returns_end_there(ray_instance, kill):
     algo = make(learning_starts=100)
     try:
         log = []
