@@ -48,10 +48,11 @@ class Algorithm:
     ) -> None:
         self._check_env_runners(num_env_runners)
         self.threads = threads
+        backend = registry.get_backend(registry.resolve_framework(framework))
         if threads is not None:  # before the module is built: TF and JAX fix their pools at their first op
-            registry.get_backend(registry.resolve_framework(framework)).set_threads(threads)
+            backend.set_threads(threads)
         # The run's seed also fixes draws made without an explicit rng (DQN's exploration).
-        registry.get_backend(registry.resolve_framework(framework)).seed(seed)
+        backend.seed(seed)
         env = env_spec_with_config(env, env_config)
         self.config = config
         self.seed = seed

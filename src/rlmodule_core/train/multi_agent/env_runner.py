@@ -215,9 +215,9 @@ class MultiAgentEnvRunner:
                 for module_id, members in groups.items():
                     batch = _tree_stack([games[i]["obs"][agent] for i, agent in members])
                     acts, _ = _act(module[module_id], batch, False, self._rng, self._np_ops)
-                    space = self.mapping.spaces[module_id][1]
+                    env_actions = to_env_actions(np.asarray(acts), self.mapping.spaces[module_id][1])
                     for k, (i, agent) in enumerate(members):
-                        actions[i][agent] = to_env_actions(np.asarray(acts[k])[None], space)[0]
+                        actions[i][agent] = env_actions[k]
                 for i, game in enumerate(games):
                     if game is None:
                         continue
